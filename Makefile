@@ -1,0 +1,36 @@
+# gradsub: install, test, build the book, run experiments.
+# A fresh machine needs only python3.11: `make test` creates .venv and installs everything.
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+export MUJOCO_GL ?= disable
+
+.PHONY: install test test-all book bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --upgrade pip
+
+# torch first: a bare `torch` requirement would pull a multi-GB CUDA build.
+$(STAMP): $(BIN)/python pyproject.toml
+	$(BIN)/pip install torch==2.13.0
+	$(BIN)/pip install -e ".[book,test,dask]"
+	touch $(STAMP)
+
+install: $(STAMP)
+
+test: install
+	$(BIN)/pytest -m "not slow" -q
+
+test-all: install
+	$(BIN)/pytest -q
+
+book: install
+	$(BIN)/jupyter-book build book
+
+bench: install
+	$(BIN)/python benchmarks/eigensolver.py
+
+clean:
+	rm -rf _build

@@ -1,0 +1,1 @@
+"""gradsub: policy-gradient subspaces, reproduced."""
