@@ -1,0 +1,78 @@
+"""The ``gradsub`` command: tasks, run, sweep."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+__all__ = ["main"]
+
+
+def _add_job_arguments(parser: argparse.ArgumentParser) -> None:
+    from gradsub.job import METHODS
+    from gradsub.tasks import PROFILES
+
+    parser.add_argument("--profile", required=True, help=f"scale profile: {', '.join(PROFILES)}")
+    parser.add_argument("--data-dir", default="data", help="where tables and the manifest go (default: data)")
+    parser.add_argument("--artifacts-dir", default="artifacts",
+                        help="checkpoints, eigenvector caches, executed notebooks (default: artifacts)")
+    parser.add_argument("--method", default="block", help=f"eigensolver: {', '.join(METHODS)} (default: block)")
+    parser.add_argument("--total-steps", type=int, help="override the profile's training steps")
+    parser.add_argument("--n-precise", type=int, help="override the profile's precise sample size N")
+    parser.add_argument("--k", type=int, help="override the number of eigenvectors")
+
+
+def _overrides(args: argparse.Namespace) -> dict:
+    return {"total_steps": args.total_steps, "n_precise": args.n_precise, "k": args.k}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="gradsub", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    commands.add_parser("tasks", help="print the task registry: envs, dimensions, parameter counts, steps")
+
+    run = commands.add_parser("run", help="train (or resume) and analyse one task/algo/seed")
+    run.add_argument("--task", required=True, help="task name (see `gradsub tasks`)")
+    run.add_argument("--algo", required=True, help="ppo or sac")
+    run.add_argument("--seed", type=int, required=True, help="training seed (>= 0)")
+    _add_job_arguments(run)
+
+    sweep = commands.add_parser("sweep", help="run many jobs as papermill notebooks on Dask")
+    sweep.add_argument("--tasks", nargs="+", help="task names (default: all)")
+    sweep.add_argument("--algos", nargs="+", help="ppo and/or sac (default: both)")
+    sweep.add_argument("--seeds", nargs="+", type=int, help="seeds (default: the profile's n_seeds)")
+    sweep.add_argument("--workers", type=int, default=2, help="LocalCluster workers (default: 2)")
+    sweep.add_argument("--scheduler", help="address of a running Dask scheduler (default: a LocalCluster)")
+    _add_job_arguments(sweep)
+
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "tasks":
+            from gradsub.tasks import format_task_table
+
+            print(format_task_table())
+        elif args.command == "run":
+            from gradsub.job import Job, run_job
+
+            job = Job.create(args.task, args.algo, args.seed, args.profile, data_dir=args.data_dir,
+                             artifacts_dir=args.artifacts_dir, method=args.method, **_overrides(args))
+            tables = run_job(job, progress=None)
+            print(f"{job.key.run_id}: wrote " + ", ".join(f"{t} ({len(f)} rows)" for t, f in tables.items()))
+        elif args.command == "sweep":
+            from gradsub import sweep as sweeps
+
+            jobs = sweeps.plan(args.profile, task_names=args.tasks, algos=args.algos, seeds=args.seeds,
+                               data_dir=args.data_dir, artifacts_dir=args.artifacts_dir,
+                               method=args.method, **_overrides(args))
+            summary = sweeps.sweep(jobs, workers=args.workers, scheduler=args.scheduler)
+            print(summary.drop(columns="notebook").to_string(index=False))
+            return 0 if (summary["status"] != "failed").all() else 1
+    except ValueError as err:
+        print(f"gradsub: error: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

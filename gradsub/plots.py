@@ -1,0 +1,197 @@
+"""One function per figure: a tidy DataFrame (from ``gradsub.results.read_table``) in, a Figure out."""
+
+from __future__ import annotations
+
+import itertools
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import seaborn as sns
+
+__all__ = [
+    "learning_curve",
+    "subspace_fraction_over_training",
+    "overlap_over_training",
+    "spectrum_histogram",
+    "subspace_fraction_bars",
+    "overlap_panels",
+    "subspace_fraction_vs_k",
+    "VARIANT_LABELS",
+]
+
+# The paper's three plotted estimator variants, (gradient, hessian) -> label.
+VARIANT_LABELS = {
+    ("precise", "precise"): "precise grad, precise Hessian",
+    ("minibatch", "precise"): "mini-batch grad, precise Hessian",
+    ("minibatch", "minibatch"): "mini-batch grad, mini-batch Hessian",
+}
+PHASES = ("initial", "training", "convergence")
+_CURVE_NAMES = {("ppo", "actor"): "PPO actor", ("ppo", "critic"): "PPO critic",
+                ("sac", "actor"): "SAC actor", ("sac", "critic"): "SAC critic"}
+
+
+def _with_variant(frame: pd.DataFrame) -> pd.DataFrame:
+    labels = [VARIANT_LABELS.get(pair) for pair in zip(frame["gradient"], frame["hessian"])]
+    out = frame.assign(variant=labels)
+    return out[out["variant"].notna()]
+
+
+def learning_curve(curve: pd.DataFrame) -> plt.Figure:
+    """Training-episode returns (points) and deterministic evaluations (line) against steps."""
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    train = curve[curve["kind"] == "train"]
+    evals = curve[curve["kind"] == "eval"]
+    ax.scatter(train["step"], train["episode_return"], s=4, alpha=0.4, label="training episodes")
+    if len(evals):
+        sns.lineplot(data=evals, x="step", y="episode_return", ax=ax, color="C1", marker="o",
+                     label="deterministic evaluation", errorbar="sd")
+    ax.set(xlabel="environment steps", ylabel="episode return")
+    ax.legend(loc="best", fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def subspace_fraction_over_training(fractions: pd.DataFrame, k_levels=(1, 10, 100)) -> plt.Figure:
+    """S_frac against training steps: columns = network, rows = k; hue = estimator variant.
+
+    The dashed grey line is the random-subspace level k/n.
+    """
+    data = _with_variant(fractions[fractions["k"].isin(k_levels)])
+    ks = sorted(data["k"].unique())
+    networks = [n for n in ("actor", "critic") if n in set(data["network"])]
+    fig, axes = plt.subplots(len(ks), len(networks), figsize=(4.5 * len(networks), 2.6 * len(ks)),
+                             squeeze=False, sharex=True, sharey=True)
+    for (i, k), (j, network) in itertools.product(enumerate(ks), enumerate(networks)):
+        ax = axes[i][j]
+        part = data[(data["k"] == k) & (data["network"] == network)]
+        sns.lineplot(data=part, x="step", y="value", hue="variant", hue_order=list(VARIANT_LABELS.values()),
+                     ax=ax, errorbar="sd", marker="o", legend=(i == 0 and j == len(networks) - 1))
+        baseline = part.groupby("step")["random_baseline"].mean()
+        ax.plot(baseline.index, baseline.values, ls="--", color="grey", lw=1)
+        ax.set(title=f"{network}, k = {k}", ylim=(0, 1.02), xlabel="environment steps", ylabel="S_frac")
+    if axes[0][-1].get_legend():
+        sns.move_legend(axes[0][-1], "upper left", bbox_to_anchor=(1.02, 1), fontsize=8, title=None)
+    fig.tight_layout()
+    return fig
+
+
+def overlap_over_training(overlaps: pd.DataFrame, t1: int | None = None, k: int | None = None) -> plt.Figure:
+    """S_overlap(t1, t2) against t2 for one t1 and k (defaults: the first t1 > 0, the largest k)."""
+    t1 = t1 if t1 is not None else _default_t1(overlaps)
+    k = k if k is not None else int(overlaps["k"].max())
+    part = overlaps[(overlaps["t1"] == t1) & (overlaps["k"] == k)]
+    fig, ax = plt.subplots(figsize=(6, 3.5))
+    sns.lineplot(data=part, x="t2", y="value", hue="network", marker="o", errorbar="sd", ax=ax)
+    baseline = part.groupby("t2")["random_baseline"].mean()
+    ax.plot(baseline.index, baseline.values, ls="--", color="grey", lw=1, label="random k/n")
+    ax.set(xlabel="t2 (environment steps)", ylabel="S_overlap", ylim=(0, 1.02),
+           title=f"overlap with the subspace at t1 = {t1:,}, k = {k}")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def _default_t1(overlaps: pd.DataFrame) -> int:
+    positive = sorted(t for t in overlaps["t1"].unique() if t > 0)
+    return int(positive[0]) if positive else int(overlaps["t1"].min())
+
+
+def spectrum_histogram(spectrum: pd.DataFrame) -> plt.Figure:
+    """Figure 1: histogram of all Hessian eigenvalues, symmetric-log x-axis, log counts.
+
+    One panel per (task, network) present in ``spectrum`` (one checkpoint per task expected).
+    """
+    panels = spectrum[["task", "algo", "network"]].drop_duplicates().sort_values(["task", "network"])
+    fig, axes = plt.subplots(1, len(panels), figsize=(3.6 * len(panels), 3), squeeze=False)
+    for ax, (_, row) in zip(axes[0], panels.iterrows()):
+        values = spectrum[(spectrum["task"] == row.task) & (spectrum["algo"] == row.algo)
+                          & (spectrum["network"] == row.network)]["eigenvalue"].to_numpy()
+        linthresh = max(np.quantile(np.abs(values), 0.5), 1e-12)
+        edges = _symlog_edges(values, linthresh)
+        ax.hist(values, bins=edges, color="C0")
+        ax.set_xscale("symlog", linthresh=linthresh)
+        ax.set_yscale("log")
+        ax.set(title=f"{row.task} {row.algo.upper()} {row.network}", xlabel="eigenvalue", ylabel="count")
+    fig.tight_layout()
+    return fig
+
+
+def _symlog_edges(values: np.ndarray, linthresh: float, per_side: int = 25) -> np.ndarray:
+    top = max(np.abs(values).max(), linthresh * 1.01)
+    positive = np.geomspace(linthresh, top * 1.0001, per_side)
+    return np.concatenate([-positive[::-1], np.linspace(-linthresh, linthresh, 5)[1:-1], positive])
+
+
+def subspace_fraction_bars(by_phase: pd.DataFrame) -> plt.Figure:
+    """Figure 2: S_frac at k = 100 by phase and variant; a panel per network, groups = task x algo.
+
+    by_phase: rows (task, algo, network, phase, variant, seed, value, random_baseline), e.g. from
+    ``gradsub.report.fraction_by_phase``.
+    """
+    data = by_phase.assign(group=by_phase["task"] + " " + by_phase["algo"].str.upper(),
+                           hue=by_phase["phase"] + ": " + by_phase["variant"])
+    hue_order = [f"{p}: {v}" for p in PHASES for v in VARIANT_LABELS.values() if f"{p}: {v}" in set(data["hue"])]
+    palette = _phase_palette(hue_order)
+    networks = [n for n in ("actor", "critic") if n in set(data["network"])]
+    groups = sorted(data["group"].unique())
+    fig, axes = plt.subplots(len(networks), 1, figsize=(max(6, 1.6 * len(groups)), 3.4 * len(networks)),
+                             squeeze=False)
+    for ax, network in zip(axes[:, 0], networks):
+        part = data[data["network"] == network]
+        sns.barplot(data=part, x="group", y="value", hue="hue", order=groups, hue_order=hue_order,
+                    palette=palette, errorbar="sd", ax=ax, legend=network == networks[0])
+        for i, group in enumerate(groups):
+            level = part[part["group"] == group]["random_baseline"].mean()
+            ax.hlines(level, i - 0.45, i + 0.45, colors="black", linestyles=":", lw=1.5)
+        ax.set(title=f"{network}: S_frac at k = 100 (dotted: random k/n)", xlabel="", ylabel="S_frac",
+               ylim=(0, 1.02))
+    if axes[0, 0].get_legend():
+        sns.move_legend(axes[0, 0], "upper left", bbox_to_anchor=(1.01, 1), fontsize=7, title=None)
+    fig.tight_layout()
+    return fig
+
+
+def _phase_palette(hue_order: list[str]) -> dict[str, tuple]:
+    colours = {"initial": sns.color_palette("Blues", 4)[1:], "training": sns.color_palette("Oranges", 4)[1:],
+               "convergence": sns.color_palette("Greens", 4)[1:]}
+    palette = {}
+    for label in hue_order:
+        phase, variant = label.split(": ", 1)
+        palette[label] = colours[phase][list(VARIANT_LABELS.values()).index(variant)]
+    return palette
+
+
+def overlap_panels(overlaps: pd.DataFrame, t1: int, k: int) -> plt.Figure:
+    """Figure 3: S_overlap(t1, t2) against t2, one panel per task, four curves (algo x network)."""
+    part = overlaps[(overlaps["t1"] == t1) & (overlaps["k"] == k) & (overlaps["t2"] >= t1)]
+    part = part.assign(curve=[_CURVE_NAMES[(a, n)] for a, n in zip(part["algo"], part["network"])])
+    task_names = sorted(part["task"].unique())
+    fig, axes = plt.subplots(1, max(len(task_names), 1), figsize=(4 * max(len(task_names), 1), 3.2),
+                             squeeze=False, sharey=True)
+    for ax, task in zip(axes[0], task_names):
+        sub = part[part["task"] == task]
+        sns.lineplot(data=sub, x="t2", y="value", hue="curve", hue_order=list(_CURVE_NAMES.values()),
+                     errorbar="sd", marker="o", ax=ax, legend=task == task_names[-1])
+        for algo, style in (("ppo", "--"), ("sac", ":")):
+            level = sub[sub["algo"] == algo]["random_baseline"]
+            if len(level):
+                ax.axhline(level.max(), color="grey", ls=style, lw=1)
+        ax.set(title=task, xlabel="t2 (environment steps)", ylabel="S_overlap", ylim=(0, 1.02))
+    if len(task_names) and axes[0, -1].get_legend():
+        sns.move_legend(axes[0, -1], "upper left", bbox_to_anchor=(1.02, 1), fontsize=8, title=None)
+    fig.suptitle(f"t1 = {t1:,}, k = {k}; grey: random k/n (dashed PPO, dotted SAC)", fontsize=9)
+    fig.tight_layout()
+    return fig
+
+
+def subspace_fraction_vs_k(fractions: pd.DataFrame) -> plt.Figure:
+    """S_frac against k (log axis) at the last checkpoint of each run, with the k/n level."""
+    last = fractions.groupby(["task", "algo", "seed"])["step"].transform("max") == fractions["step"]
+    data = _with_variant(fractions[last])
+    data = data.assign(curve=[_CURVE_NAMES[(a, n)] for a, n in zip(data["algo"], data["network"])])
+    data = data[data["variant"] == VARIANT_LABELS[("precise", "precise")]]
+    grid = sns.relplot(data=data, x="k", y="value", hue="curve", col="task", kind="line", marker="o",
+                       errorbar="sd", height=3, aspect=1.1, col_wrap=min(3, data["task"].nunique() or 1))
+    grid.set(xscale="log", ylim=(0, 1.02), ylabel="S_frac (precise)")
+    return grid.figure
