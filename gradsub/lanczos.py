@@ -53,6 +53,7 @@ __all__ = [
 METHODS = ("arpack", "dense", "block")
 
 # eps**(2/3): ARPACK's floor for relative convergence tests near a zero eigenvalue.
+_DEBUG = False
 _EPS23 = np.finfo(np.float64).eps ** (2.0 / 3.0)
 
 
@@ -369,7 +370,7 @@ def _orthonormal_complement(D: np.ndarray, V: np.ndarray | None, rng, *, drop: f
     return Q
 
 
-def _block_krylov_davidson(op, k, *, tol, rng, warm_start, block_size, max_passes):
+def _block_krylov_davidson(op, k, *, tol, rng, warm_start, block_size, max_passes, max_basis=None, plus_k=True):
     """Block residual-expansion Lanczos (Krylov-Davidson) with thick restart and soft locking.
 
     Keeps an orthonormal basis V [n, m] and its image AV = H V (so every Ritz residual is exact
@@ -388,7 +389,9 @@ def _block_krylov_davidson(op, k, *, tol, rng, warm_start, block_size, max_passe
     if block_size < 1:
         raise ValueError(f"block_size must be >= 1, got {block_size}")
     block_cap = block_size if warm_start is None else max(block_size, nwant)
-    max_basis = min(n, max(3 * nwant, nwant + 4 * block_cap))
+    if max_basis is None:
+        max_basis = max(3 * nwant, nwant + 4 * block_cap)
+    max_basis = min(n, max_basis)
 
     if warm_start is None:
         start = rng.standard_normal((n, min(n, block_cap)))
@@ -400,6 +403,7 @@ def _block_krylov_davidson(op, k, *, tol, rng, warm_start, block_size, max_passe
     G = V.T @ AV
     norm_est = 0.0
     iters = 0
+    S_prev = None  # previous step's Ritz coefficients in the current basis (for the +k restart)
     while True:
         iters += 1
         G = 0.5 * (G + G.T)
@@ -415,6 +419,7 @@ def _block_krylov_davidson(op, k, *, tol, rng, warm_start, block_size, max_passe
         denom = np.maximum(np.abs(theta[:nw]), _EPS23 * norm_est)
         conv = rnorm <= tol * denom
         done = m >= k and bool(np.all(conv[:k]))
+        if _DEBUG: print('pass', op.n_data_passes, 'm', m, 'nconv', int(conv[:k].sum()), 'first_unconv', int(np.argmin(conv[:k])) if not done else -1)
         if done or m >= n or op.n_data_passes >= max_passes:
             converged = done or (m >= n)
             return theta[:k].copy(), X[:, :k].copy(), AX[:, :k].copy(), converged, iters
@@ -427,11 +432,27 @@ def _block_krylov_davidson(op, k, *, tol, rng, warm_start, block_size, max_passe
             D = np.hstack([D, rng.standard_normal((n, b - len(idx)))])
         if m + D.shape[1] > max_basis:
             keep = max(nw, min(m, max_basis - D.shape[1], nwant + (max_basis - nwant) // 2))
-            V, AV = V @ S[:, :keep], AV @ S[:, :keep]
-            G = np.diag(theta[:keep])
+            Z = S[:, :keep]
+            if plus_k and S_prev is not None:
+                # Locally optimal (+k) restart: also keep the previous Ritz vectors' direction,
+                # the LOBPCG/GD+k recurrence that restarts would otherwise lose.
+                nk = min(S_prev.shape[1], max_basis - D.shape[1] - keep)
+                if nk > 0:
+                    P = S_prev[:, :nk]
+                    for _ in range(2):
+                        P = P - Z @ (Z.T @ P)
+                    U, sv, _ = np.linalg.svd(P, full_matrices=False)
+                    U = U[:, sv > 1e-8]
+                    Z = np.hstack([Z, U])
+            V, AV = V @ Z, AV @ Z
+            G = Z.T @ G @ Z
+            S_cur = Z.T @ S[:, :nw]
+        else:
+            S_cur = S[:, :nw]
         Q = _orthonormal_complement(D, V, rng)
         AQ = op.matmat(Q)
         C = V.T @ AQ
         G = np.block([[G, C], [C.T, Q.T @ AQ]])
         V = np.hstack([V, Q])
         AV = np.hstack([AV, AQ])
+        S_prev = np.vstack([S_cur, np.zeros((Q.shape[1], S_cur.shape[1]))])

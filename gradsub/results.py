@@ -33,6 +33,7 @@ __all__ = [
     "RunKey",
     "atomic_write_bytes",
     "atomic_write_text",
+    "data_readme",
     "params_hash",
     "read_manifest",
     "read_table",
@@ -95,7 +96,7 @@ SCHEMAS: dict[str, tuple[Column, ...]] = {
             "ended; eval: mean return of deterministic evaluation episodes",
             ("train", "eval"),
         ),
-        _STEP,
+        Column("step", "int", "environment steps when the episode ended or the evaluation ran", lower=0),
         Column("episode_return", "float", "undiscounted episode return (raw reward, not normalised)"),
     ),
     "eigenvalues": RUN_COLUMNS
@@ -392,3 +393,41 @@ def _manifest_lock(data_dir: str | os.PathLike):
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def data_readme() -> str:
+    """The text of ``data/README.md``, generated from the schemas (``python -m gradsub.results``)."""
+    lines = [
+        "# data/: result tables and provenance",
+        "",
+        "Generated from `gradsub.results` by `python -m gradsub.results`; do not edit by hand.",
+        "Every file was written by `gradsub run` (directly or through `gradsub sweep`); nothing here is",
+        "typed by hand. Tables are tidy long-format CSV, one file per (table, run) under",
+        "`results/<table>/<task>_<algo>_<profile>_seed<seed>.csv`, rows sorted by the key columns,",
+        f"floats written as `{FLOAT_FORMAT}`. Rerunning a job with the same seed on the same machine",
+        "rewrites every table byte for byte, except `timings` (wall-clock seconds).",
+        "",
+    ]
+    for table, columns in SCHEMAS.items():
+        lines += [f"## {table}", "", f"Key columns: {', '.join(KEYS[table])}.", "",
+                  "| column | type | meaning |", "|---|---|---|"]
+        lines += [f"| {c.name} | {c.dtype} | {_describe(c)} |" for c in columns]
+        lines.append("")
+    lines += ["## manifest.csv", "", "One row per run (the latest attempt).", "",
+              "| column | type | meaning |", "|---|---|---|"]
+    lines += [f"| {c.name} | {c.dtype} | {_describe(c)} |" for c in MANIFEST_COLUMNS]
+    return "\n".join(lines) + "\n"
+
+
+def _describe(column: Column) -> str:
+    text = column.doc
+    if column.allowed is not None:
+        text += f" (one of: {', '.join(map(str, column.allowed))})"
+    if column.lower is not None or column.upper is not None:
+        text += f" (range [{column.lower if column.lower is not None else '-inf'}, " \
+                f"{column.upper if column.upper is not None else 'inf'}])"
+    return text
+
+
+if __name__ == "__main__":
+    atomic_write_text(Path(__file__).resolve().parents[1] / "data" / "README.md", data_readme())

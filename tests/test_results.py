@@ -123,3 +123,8 @@ def test_manifest_status_must_be_known(tmp_path):
     with pytest.raises(ValueError, match="status must be 'ok' or 'failed'"):
         results.record_run(tmp_path, KEY, {}, wall_seconds=0, status="done", finished_utc="x")
     assert not (tmp_path / "manifest.csv").exists()
+
+
+def test_data_readme_is_generated_from_the_schemas():
+    readme = Path(__file__).resolve().parents[1] / "data" / "README.md"
+    assert readme.read_text() == results.data_readme(), "run `python -m gradsub.results` to regenerate"
