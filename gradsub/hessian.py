@@ -92,8 +92,10 @@ def gradient(loss: Any, batch: Batch, *, chunk_size: int = 4096,
         for start, stop, chunk in _chunks(batch, n_rows, chunk_size, dtype, theta.device):
             th = theta.detach().requires_grad_(True)
             value = _scalar_loss(loss.fn, th, chunk)
+            if not value.requires_grad:  # the loss does not depend on theta at all
+                continue
             (g,) = torch.autograd.grad(value, th, allow_unused=True)
-            if g is None:  # the loss does not depend on theta at all
+            if g is None:
                 continue
             _check_finite(g, "gradient", start, stop, n_rows, value)
             total += g.detach() * ((stop - start) / n_rows)
@@ -156,6 +158,8 @@ def dense_hessian(loss: Any, batch: Batch, *, chunk_size: int = 4096, dtype: tor
         for start, stop, chunk in _chunks(batch, n_rows, chunk_size, dtype, theta.device):
             th = theta.detach().requires_grad_(True)
             value = _scalar_loss(loss.fn, th, chunk)
+            if not value.requires_grad:  # constant in theta
+                continue
             (g,) = torch.autograd.grad(value * ((stop - start) / n_rows), th, create_graph=True,
                                        allow_unused=True)
             if g is None or not g.requires_grad:  # linear in theta: zero curvature
@@ -303,8 +307,10 @@ def _chunk_double_backward(fn, theta: Tensor, chunk: Batch, rows_block: Tensor,
     """weight * H_chunk @ v for every row v of rows_block [b, n]; returns (loss value, [b, n])."""
     th = theta.detach().requires_grad_(True)
     value = _scalar_loss(fn, th, chunk)
-    (g,) = torch.autograd.grad(value * weight, th, create_graph=True, allow_unused=True)
     products = torch.zeros_like(rows_block)
+    if not value.requires_grad:  # constant in theta
+        return value.detach(), products
+    (g,) = torch.autograd.grad(value * weight, th, create_graph=True, allow_unused=True)
     if g is None or not g.requires_grad:  # linear in theta: zero curvature
         return value.detach(), products
     b = rows_block.shape[0]
@@ -352,6 +358,6 @@ def _check_finite(values: Tensor, what: str, start: int, stop: int, n_rows: int,
     if values.dim() == 2 and what == "Hessian-vector product":
         bad = torch.nonzero(~torch.isfinite(values).all(dim=1)).flatten().tolist()
         detail = f" in vector column(s) {bad[:10]}{' ...' if len(bad) > 10 else ''}"
-    loss_note = "" if value is None else f" (loss on those rows: {float(value):.6g})"
+    loss_note = "" if value is None else f" (loss on those rows: {float(value.detach()):.6g})"
     raise ValueError(f"{what} is not finite (NaN/inf){detail} on batch rows {start}:{stop} of {n_rows}"
                      f"{loss_note}; check the batch for NaN/inf and the loss for log(0) or overflow")

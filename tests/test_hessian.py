@@ -25,6 +25,8 @@ from gradsub.hessian import (
 )
 
 torch.set_num_threads(1)
+# torch's forward-mode AD (torch.func.jvp) scripts its own decompositions on first use.
+pytestmark = pytest.mark.filterwarnings("ignore:`torch.jit.script` is deprecated:DeprecationWarning")
 
 N_ROWS = 23  # prime, so no chunk size > 1 below divides it
 CHUNK_SIZES = (1, 7, N_ROWS, N_ROWS + 9)
@@ -295,15 +297,18 @@ def test_dtype_casting_of_theta_and_batch():
     # theta and a float32 batch are cast to float64 when asked; the module is float64 already.
     HV = hessian_vector_products(loss, batch32, V.float(), dtype=torch.float64)
     assert HV.dtype == torch.float64
-    expected = reference_hessian(loss, {k: v.double() for k, v in batch32.items()}) @ V
+    expected = reference_hessian(loss, {k: v.double() for k, v in batch32.items()}) @ V.float().double()
     assert rel_err(HV, expected) <= REL_TOL
     assert rel_err(expected, H @ V) < 1e-5  # the batch itself was rounded to float32
 
 
 def test_mismatched_module_dtype_gives_a_hint():
     loss, batch = regression_case()
-    with pytest.raises(RuntimeError, match="policy.to"):
-        gradient(loss, batch, dtype=torch.float32)  # float64 module, float32 theta
+    frozen = torch.eye(3, dtype=torch.float64)  # like the critic's weights inside a SAC actor loss
+    with_constant = dataclasses.replace(loss, fn=lambda t, b: loss.fn(t, {**b, "x": b["x"] @ frozen}))
+    assert rel_err(gradient(with_constant, batch), reference_gradient(loss, batch)) <= REL_TOL
+    with pytest.raises(RuntimeError, match=r"policy.to\(torch.float32\)"):
+        gradient(with_constant, batch, dtype=torch.float32)
 
 
 def test_works_under_no_grad():
@@ -324,6 +329,15 @@ def test_loss_linear_in_theta_has_zero_hessian():
     assert torch.count_nonzero(hessian_vector_products(loss, batch, V, chunk_size=4)) == 0
     assert torch.count_nonzero(dense_hessian(loss, batch)) == 0
     assert rel_err(gradient(loss, batch, chunk_size=4), batch["x"].mean(0)) <= REL_TOL
+
+
+def test_loss_constant_in_theta():
+    theta = torch.ones(3, dtype=torch.float64)
+    batch = {"x": torch.randn(9, 3, dtype=torch.float64)}
+    loss = TinyLoss(fn=lambda t, b: b["x"].mean(), theta=theta, param_names=("w",), network="critic")
+    assert torch.count_nonzero(gradient(loss, batch)) == 0
+    assert torch.count_nonzero(hessian_vector_products(loss, batch, random_block(3, 2))) == 0
+    assert torch.count_nonzero(dense_hessian(loss, batch)) == 0
 
 
 def test_empty_block():
