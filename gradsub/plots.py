@@ -17,6 +17,8 @@ __all__ = [
     "subspace_fraction_bars",
     "overlap_panels",
     "subspace_fraction_vs_k",
+    "overlap_by_k",
+    "top_eigenvalues",
     "VARIANT_LABELS",
 ]
 
@@ -39,6 +41,8 @@ def _with_variant(frame: pd.DataFrame) -> pd.DataFrame:
 
 def learning_curve(curve: pd.DataFrame) -> plt.Figure:
     """Training-episode returns (points) and deterministic evaluations (line) against steps."""
+    if curve.empty:
+        return _no_data("no learning curve yet")
     fig, ax = plt.subplots(figsize=(6, 3.5))
     train = curve[curve["kind"] == "train"]
     evals = curve[curve["kind"] == "eval"]
@@ -58,6 +62,8 @@ def subspace_fraction_over_training(fractions: pd.DataFrame, k_levels=(1, 10, 10
     The dashed grey line is the random-subspace level k/n.
     """
     data = _with_variant(fractions[fractions["k"].isin(k_levels)])
+    if data.empty:
+        return _no_data("no gradient subspace fractions yet")
     ks = sorted(data["k"].unique())
     networks = [n for n in ("actor", "critic") if n in set(data["network"])]
     fig, axes = plt.subplots(len(ks), len(networks), figsize=(4.5 * len(networks), 2.6 * len(ks)),
@@ -81,6 +87,8 @@ def overlap_over_training(overlaps: pd.DataFrame, t1: int | None = None, k: int 
     t1 = t1 if t1 is not None else _default_t1(overlaps)
     k = k if k is not None else int(overlaps["k"].max())
     part = overlaps[(overlaps["t1"] == t1) & (overlaps["k"] == k)]
+    if part.empty:
+        return _no_data(f"no overlaps from t1 = {t1:,} yet")
     fig, ax = plt.subplots(figsize=(6, 3.5))
     sns.lineplot(data=part, x="t2", y="value", hue="network", marker="o", errorbar="sd", ax=ax)
     baseline = part.groupby("t2")["random_baseline"].mean()
@@ -103,6 +111,8 @@ def spectrum_histogram(spectrum: pd.DataFrame) -> plt.Figure:
     One panel per (task, network) present in ``spectrum`` (one checkpoint per task expected).
     """
     panels = spectrum[["task", "algo", "network"]].drop_duplicates().sort_values(["task", "network"])
+    if panels.empty:
+        return _no_data("no full Hessian spectrum yet")
     fig, axes = plt.subplots(1, len(panels), figsize=(3.6 * len(panels), 3), squeeze=False)
     for ax, (_, row) in zip(axes[0], panels.iterrows()):
         values = spectrum[(spectrum["task"] == row.task) & (spectrum["algo"] == row.algo)
@@ -131,6 +141,8 @@ def subspace_fraction_bars(by_phase: pd.DataFrame) -> plt.Figure:
     """
     data = by_phase.assign(group=by_phase["task"] + " " + by_phase["algo"].str.upper(),
                            hue=by_phase["phase"] + ": " + by_phase["variant"])
+    if data.empty:
+        return _no_data("no per-phase fractions yet")
     hue_order = [f"{p}: {v}" for p in PHASES for v in VARIANT_LABELS.values() if f"{p}: {v}" in set(data["hue"])]
     palette = _phase_palette(hue_order)
     networks = [n for n in ("actor", "critic") if n in set(data["network"])]
@@ -165,6 +177,8 @@ def _phase_palette(hue_order: list[str]) -> dict[str, tuple]:
 def overlap_panels(overlaps: pd.DataFrame, t1: int, k: int) -> plt.Figure:
     """Figure 3: S_overlap(t1, t2) against t2, one panel per task, four curves (algo x network)."""
     part = overlaps[(overlaps["t1"] == t1) & (overlaps["k"] == k) & (overlaps["t2"] >= t1)]
+    if part.empty:
+        return _no_data(f"no run reaches t1 = {t1:,}")
     part = part.assign(curve=[_CURVE_NAMES[(a, n)] for a, n in zip(part["algo"], part["network"])])
     task_names = sorted(part["task"].unique())
     fig, axes = plt.subplots(1, max(len(task_names), 1), figsize=(4 * max(len(task_names), 1), 3.2),
@@ -191,7 +205,46 @@ def subspace_fraction_vs_k(fractions: pd.DataFrame) -> plt.Figure:
     data = _with_variant(fractions[last])
     data = data.assign(curve=[_CURVE_NAMES[(a, n)] for a, n in zip(data["algo"], data["network"])])
     data = data[data["variant"] == VARIANT_LABELS[("precise", "precise")]]
+    if data.empty:
+        return _no_data("no gradient subspace fractions yet")
     grid = sns.relplot(data=data, x="k", y="value", hue="curve", col="task", kind="line", marker="o",
                        errorbar="sd", height=3, aspect=1.1, col_wrap=min(3, data["task"].nunique() or 1))
     grid.set(xscale="log", ylim=(0, 1.02), ylabel="S_frac (precise)")
+    return grid.figure
+
+
+def overlap_by_k(overlaps: pd.DataFrame, t1: int) -> plt.Figure:
+    """S_overlap(t1, t2) against t2 for every k level: one panel per algorithm and network."""
+    part = overlaps[(overlaps["t1"] == t1) & (overlaps["t2"] >= t1)]
+    if part.empty:
+        return _no_data(f"no overlaps from t1 = {t1:,} yet")
+    part = part.assign(curve=[_CURVE_NAMES[(a, n)] for a, n in zip(part["algo"], part["network"])])
+    grid = sns.relplot(data=part, x="t2", y="value", hue="k", col="curve", kind="line", marker="o",
+                       errorbar="sd", palette="viridis", height=3, aspect=1.1,
+                       col_order=[c for c in _CURVE_NAMES.values() if c in set(part["curve"])])
+    grid.set(ylim=(0, 1.02), xlabel="t2 (environment steps)", ylabel="S_overlap")
+    grid.figure.suptitle(f"t1 = {t1:,}", y=1.02, fontsize=9)
+    return grid.figure
+
+
+def _no_data(message: str) -> plt.Figure:
+    """A small placeholder figure saying what is missing (pages build before all data exist)."""
+    fig, ax = plt.subplots(figsize=(6, 1.2))
+    ax.text(0.5, 0.5, message, ha="center", va="center", fontsize=11, color="0.3")
+    ax.set_axis_off()
+    return fig
+
+
+def top_eigenvalues(eigenvalues: pd.DataFrame) -> plt.Figure:
+    """Eigenvalues of rank 1, 10 and the largest computed rank against training steps (precise Hessian)."""
+    data = eigenvalues[eigenvalues["hessian"] == "precise"]
+    if data.empty:
+        return _no_data("no eigenvalues yet")
+    ranks = sorted({1, 10, int(data["rank"].max())} & set(data["rank"]))
+    data = data[data["rank"].isin(ranks)]
+    data = data.assign(curve=[f"{a.upper()} {n}" for a, n in zip(data["algo"], data["network"])])
+    grid = sns.relplot(data=data, x="step", y="eigenvalue", hue="rank", col="curve", kind="line",
+                       marker="o", errorbar="sd", palette="viridis", height=2.8, aspect=1.1,
+                       facet_kws={"sharey": False})
+    grid.set(yscale="symlog", xlabel="environment steps")
     return grid.figure
