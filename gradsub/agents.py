@@ -239,23 +239,31 @@ def _save_checkpoint(run_dir: Path, model: BaseAlgorithm, env: VecEnv, step: int
 
 
 class _TrainingCallback(BaseCallback):
-    """Checkpoints at the schedule's steps, records Monitor episode returns, evaluates periodically,
-    shows progress, and stops training at the final checkpoint."""
+    """Checkpoints, records Monitor episode returns, evaluates periodically, shows progress.
+
+    A checkpoint for schedule step c is saved at the first rollout start with ``num_timesteps >= c``
+    (SB3's rollout buffer is empty and the last update is done there; the exact step is in meta.json),
+    and the final one when training ends. Right after each checkpoint but the final one, every random
+    stream is reseeded from (seed, c) and a new episode starts (``_restart``). A run resumed from that
+    checkpoint does the same, so an interrupted and resumed run is bit-identical to an uninterrupted one.
+    """
 
     def __init__(self, run_dir: Path, schedule: tuple[int, ...], eval_every: int, n_eval_episodes: int,
-                 eval_env: VecEnv, eval_seed: int, curves: dict, replay_stop: int, progress: bool | None):
+                 eval_env: VecEnv, eval_seed: int, curves: dict, replay_stop: int, progress: bool | None,
+                 seed: int, resumed_at: int | None):
         super().__init__()
         self.run_dir = run_dir
-        self.schedule = schedule
         self.total = schedule[-1]
+        self.pending = [s for s in schedule[:-1] if resumed_at is None or s > resumed_at]
+        self.restart_at = resumed_at  # a resumed run restarts at its first rollout start
         self.eval_every = eval_every
         self.n_eval_episodes = n_eval_episodes
         self.eval_env = eval_env
         self.eval_seed = eval_seed
+        self.seed = seed
         self.curves = curves
         self.replay_start = replay_stop  # stream position at the last checkpoint
         self.replay_session_base = replay_stop  # stream position when this session started
-        self.start_step = 0
         self.n_calls_here = 0
         self.saved: list[Path] = []
         self.started = time.perf_counter()
@@ -264,19 +272,24 @@ class _TrainingCallback(BaseCallback):
         self.bar = None
 
     def _on_training_start(self) -> None:
-        self.start_step = self.num_timesteps
         # progress None: a bar only on a terminal (tqdm's disable=None)
         disable = None if self.progress is None else not self.progress
-        self.bar = tqdm(total=self.total, initial=self.start_step, unit="step", disable=disable,
+        self.bar = tqdm(total=self.total, initial=self.num_timesteps, unit="step", disable=disable,
                         desc=self.description, dynamic_ncols=True)
-        if self.start_step == 0 and 0 in self.schedule and not _ckpt_dir(self.run_dir, 0).exists():
+        if self.num_timesteps == 0 and self.restart_at is None:
             self._evaluate(0)
-            self._checkpoint(0)
+
+    def _on_rollout_start(self) -> None:
+        while self.pending and self.num_timesteps >= self.pending[0]:
+            self.restart_at = self.pending.pop(0)
+            self._checkpoint(self.restart_at)
+        if self.restart_at is not None:
+            _restart(self.model, self.seed, self.restart_at)
+            self.restart_at = None
 
     def _replay_stop(self) -> int:
-        # transitions stored since (re)start: one per earlier step of this session (SB3 stores a
-        # step's transition right after its callbacks)
-        return self.replay_session_base + max(self.n_calls_here - 1, 0)
+        # at a rollout start every step of this session has stored its transition
+        return self.replay_session_base + self.n_calls_here
 
     def _on_step(self) -> bool:
         self.n_calls_here += 1
@@ -289,9 +302,7 @@ class _TrainingCallback(BaseCallback):
                 self.curves["train"].append([int(step), float(episode["r"])])
         if step % self.eval_every == 0 or step == self.total:
             self._evaluate(step)
-        if step in self.schedule:
-            self._checkpoint(step)
-        return step < self.total
+        return True
 
     def _evaluate(self, step: int) -> None:
         if isinstance(self.training_env, VecNormalize):
@@ -311,8 +322,23 @@ class _TrainingCallback(BaseCallback):
                                            span, self.started))
 
     def _on_training_end(self) -> None:
+        if self.num_timesteps >= self.total:
+            self._checkpoint(self.total)
         if self.bar is not None:
             self.bar.close()
+
+
+def _restart(model: BaseAlgorithm, seed: int, step: int) -> None:
+    """Reseed every random stream from (seed, step) and start a new episode."""
+    model.set_random_seed(_resume_seed(seed, step))  # python, numpy, torch, action space, env seeds
+    env = model.get_env()
+    model._last_obs = env.reset()
+    model._last_episode_starts = np.ones((env.num_envs,), dtype=bool)
+    if isinstance(env, VecNormalize):
+        model._last_original_obs = env.get_original_obs()
+    if model.use_sde:
+        noise_owner = model.actor if isinstance(model, SAC) else model.policy
+        noise_owner.reset_noise(env.num_envs)
 
 
 def _run_identity(task: Task, algo: str, seed: int, config, normalize: bool) -> dict:
@@ -344,9 +370,9 @@ def train(task: str | Task, algo: str, profile: str | Profile, seed: int, run_di
 
     Resumes from the last complete checkpoint in ``run_dir`` (model, optimiser, VecNormalize
     statistics, SAC replay buffer, curves) with ``reset_num_timesteps=False``; returns immediately if
-    the final checkpoint exists. A fresh run is deterministic given ``seed``; a resumed one reseeds its
-    random streams from (seed, step) and restarts the episode in progress, so it is deterministic too
-    but not bit-identical to an uninterrupted run.
+    the final checkpoint exists. Deterministic given ``seed``, and a resumed run is bit-identical to an
+    uninterrupted one: both reseed every random stream from (seed, step) and start a new episode right
+    after each checkpoint (see ``_TrainingCallback``).
 
     progress: show a tqdm bar (None: only on a terminal). profile: a profile name or a resolved
     ``Profile``. overrides: hyperparameters (fields of
@@ -392,7 +418,7 @@ def train(task: str | Task, algo: str, profile: str | Profile, seed: int, run_di
             curves = {"train": [], "eval": []}
             replay_stop = 0
         else:
-            model, env, curves, replay_stop = _resume(run_dir, start, task, algo, config, profile, env, seed)
+            model, env, curves, replay_stop = _resume(run_dir, start, algo, config, profile, env)
         eval_env = envs.make_vec_env(task, algo, normalize=False)
         if isinstance(env, VecNormalize):
             eval_env = VecNormalize(eval_env, training=False, norm_reward=False,
@@ -400,7 +426,8 @@ def train(task: str | Task, algo: str, profile: str | Profile, seed: int, run_di
                                        if k not in ("norm_reward",)})
         callback = _TrainingCallback(run_dir, schedule, profile.eval_every, profile.n_eval_episodes,
                                      eval_env, eval_seed=int(seed) + 10_000, curves=curves,
-                                     replay_stop=replay_stop, progress=progress)
+                                     replay_stop=replay_stop, progress=progress, seed=int(seed),
+                                     resumed_at=start)
         callback.description = f"train {task.name} {algo} seed {seed}"
         remaining = profile.total_steps - model.num_timesteps
         model.learn(total_timesteps=remaining, callback=callback, reset_num_timesteps=start is None)
@@ -415,8 +442,7 @@ def train(task: str | Task, algo: str, profile: str | Profile, seed: int, run_di
     return paths
 
 
-def _resume(run_dir: Path, step: int, task: Task, algo: str, config, profile: Profile, env: VecEnv,
-            seed: int):
+def _resume(run_dir: Path, step: int, algo: str, config, profile: Profile, env: VecEnv):
     folder = _ckpt_dir(run_dir, step)
     if isinstance(env, VecNormalize):
         env = envs.load_vec_normalize(folder / "vecnormalize.pkl", env.venv)
@@ -427,10 +453,10 @@ def _resume(run_dir: Path, step: int, task: Task, algo: str, config, profile: Pr
         capacity = _replay_capacity(config, profile.total_steps)
         model.replay_buffer, replay_stop = _load_replay(run_dir, step, model, capacity)
         model.buffer_size = capacity
-    model.set_random_seed(_resume_seed(seed, step))
-    # the pickled last observation belongs to the stopped session: start a new episode
-    model._last_obs = None
-    model._last_original_obs = None
+    # The callback restarts the episode (and reseeds) at the first rollout start, as the
+    # uninterrupted run did right after saving this checkpoint. A non-None _last_obs keeps SB3's
+    # learn() from resetting the env first (a VecNormalize reset would update the statistics).
+    model._last_obs = np.zeros((env.num_envs, *env.observation_space.shape), dtype=np.float32)
     curves = _read_json(folder / "curves.json")
     return model, env, curves, replay_stop
 

@@ -40,7 +40,8 @@ class AnalysisSettings:
     k: eigenpairs computed per Hessian (the paper: 100).
     method: eigensolver of ``gradsub.lanczos.top_eigenpairs`` ("block" fast default, "arpack" = paper).
     chunk_size: rows per chunk of the Hessian operator (memory, not results, depends on it).
-    dense_max_params: networks up to this size also get their full spectrum (Figure 1).
+    dense_max_params: networks up to this size also get their full spectrum (Figure 1) when asked.
+    spectrum_rows: the full spectrum uses the first this many precise rows (it costs n products).
     tol: relative residual the eigensolver aims for (the paper's eigsh tol).
     """
 
@@ -48,6 +49,7 @@ class AnalysisSettings:
     method: str = "block"
     chunk_size: int = 4096
     dense_max_params: int = 6_000
+    spectrum_rows: int = 10_000
     tol: float = 1e-4
     seed: int = 0
 
@@ -78,6 +80,7 @@ def analyse_checkpoint(
     minibatch_hessian: Mapping[str, dict],
     settings: AnalysisSettings,
     warm_start: Mapping[tuple[str, str], np.ndarray] | None = None,
+    spectrum: bool = False,
 ) -> CheckpointAnalysis:
     """Analyse one checkpoint.
 
@@ -86,6 +89,10 @@ def analyse_checkpoint(
     minibatches[network]: the mini-batches (each with its own advantage normalisation for PPO).
     minibatch_hessian[network]: all mini-batch samples together (the "mini-batch Hessian", FACTS §5).
     warm_start[(network, hessian)]: eigenvectors of the previous checkpoint (n x k), if any.
+    spectrum: also compute the full spectrum of the precise Hessian of networks up to
+    ``settings.dense_max_params`` parameters, on its first ``settings.spectrum_rows`` rows.
+    Products are computed in the dtype of ``loss.theta`` (the job uses float64: tol = 1e-4 on the
+    smallest of the top-k eigenvalues is out of float32's reach).
     """
     warm_start = warm_start or {}
     subspaces: dict[tuple[str, str], Eigenpairs] = {}
@@ -110,14 +117,16 @@ def analyse_checkpoint(
                 "step": step, "network": network, "hessian": hessian, "method": stats.method,
                 "k": len(pairs.values), "n_params": n_params, "n_samples": _rows(batch),
                 "n_products": stats.n_products, "n_data_passes": stats.n_data_passes,
-                "max_residual": float(np.max(stats.residuals)), "warm_start": warm is not None,
+                "max_residual": float(np.max(stats.residuals)), "warm_start": stats.warm_started,
             })
             rows["timings"].append({"stage": f"solve/{network}/{hessian}", "step": step,
                                     "seconds": stats.seconds})
-            if hessian == "precise" and n_params <= settings.dense_max_params:
-                spectrum = full_spectrum(operator)
+            if spectrum and hessian == "precise" and n_params <= settings.dense_max_params:
+                rows_used = {key: t[:settings.spectrum_rows] for key, t in batch.items()}
+                dense = HessianOperator(loss, rows_used, chunk_size=settings.chunk_size, dtype=loss.theta.dtype)
+                values = full_spectrum(dense)
                 rows["spectrum"] += [{"step": step, "network": network, "index": i, "eigenvalue": v}
-                                     for i, v in enumerate(spectrum)]
+                                     for i, v in enumerate(values)]
 
         chunk = settings.chunk_size
         gradients = {

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import torch
 from tqdm.auto import tqdm
 
 from gradsub import agents, results, samples, tasks
@@ -134,9 +135,10 @@ def _run(job: Job, progress: bool | None) -> dict[str, pd.DataFrame]:
     settings = job.analysis_settings()
     analyses: list[CheckpointAnalysis] = []
     warm = None
+    last = profile.checkpoint_steps[-1]
     for step in tqdm(profile.checkpoint_steps, desc=f"analyse {job.key.run_id}", unit="ckpt",
                      disable=_quiet(progress)):
-        result = _analyse_cached(job, step, settings, warm)
+        result = _analyse_cached(job, step, settings, warm, spectrum=step == last)
         analyses.append(result)
         warm = {key: pairs.vectors for key, pairs in result.subspaces.items()}
 
@@ -152,13 +154,15 @@ def _run(job: Job, progress: bool | None) -> dict[str, pd.DataFrame]:
                                   ignore_index=True)
     written = {}
     for table, frame in frames.items():
+        if frame.empty:  # e.g. no spectrum for networks too large for a dense Hessian
+            frame = pd.DataFrame(columns=[c.name for c in results.SCHEMAS[table]])
         frame = frame.assign(**dataclasses.asdict(job.key))
         results.write_table(job.data_dir, table, job.key, frame)
         written[table] = results.validate(table, frame)
     return written
 
 
-def _analyse_cached(job: Job, step: int, settings: AnalysisSettings, warm) -> CheckpointAnalysis:
+def _analyse_cached(job: Job, step: int, settings: AnalysisSettings, warm, *, spectrum: bool) -> CheckpointAnalysis:
     """Analyse one checkpoint, or load the cached result of an earlier (interrupted) run."""
     cache = job.run_dir / "analysis" / f"step{step:09d}.pkl"
     if cache.exists():
@@ -168,9 +172,11 @@ def _analyse_cached(job: Job, step: int, settings: AnalysisSettings, warm) -> Ch
     checkpoint = agents.load_checkpoint(job.run_dir / "train", step)
     data = samples.analysis_data(checkpoint, job.settings(), seed=_sample_seed(job.seed, step))
     sampled = time.perf_counter()
+    # Samples are drawn in float32 (SB3's rollouts need it); the analysis runs in float64.
+    checkpoint.model.policy.to(torch.float64)
     losses = agents.network_losses(checkpoint.model)
     result = analyse_checkpoint(step, losses, data.precise, data.minibatches, data.minibatch_hessian,
-                                settings, warm_start=warm)
+                                settings, warm_start=warm, spectrum=spectrum)
     extra = pd.DataFrame([{"stage": "samples", "step": step, "seconds": sampled - started}])
     result = dataclasses.replace(
         result, frames={**result.frames, "timings": pd.concat([extra, result.frames["timings"]],
