@@ -93,14 +93,14 @@ def test_ppo_minibatches_follow_ppo_train(runs):
 
 def test_sac_precise_sample_from_the_replay_buffer(runs):
     ckpt = agents.load_checkpoint(runs[("Pendulum", "sac")])
-    assert ckpt.replay_size == 255
+    assert ckpt.replay_size == 256
     data = samples.analysis_data(ckpt, _profile("Pendulum", "sac", n_precise=1_000), seed=0)
-    assert data.info["precise_source"] == "replay" and data.info["n_precise"] == 255
+    assert data.info["precise_source"] == "replay" and data.info["n_precise"] == 256
     critic, actor = data.precise["critic"], data.precise["actor"]
     assert set(critic) == {"observations", "actions", "target_q"} and set(actor) == {"observations", "noise"}
-    assert critic["target_q"].shape == (255,) and actor["noise"].shape == (255, 1)
+    assert critic["target_q"].shape == (256,) and actor["noise"].shape == (256, 1)
     np.testing.assert_array_equal(critic["observations"].numpy(),
-                                  ckpt.replay_buffer.observations[:255, 0].astype(np.float32))
+                                  ckpt.replay_buffer.observations[:256, 0].astype(np.float32))
     assert critic["actions"].abs().max() <= 1  # scaled actions, as stored
     # capped: a uniform subsample without replacement
     sub = samples.analysis_data(ckpt, _profile("Pendulum", "sac", n_precise=100), seed=0)
