@@ -36,6 +36,7 @@ from torch import Tensor
 
 __all__ = [
     "METHODS",
+    "GraphHessianOperator",
     "HessianOperator",
     "batch_rows",
     "dense_hessian",
@@ -122,7 +123,9 @@ def hessian_vector_products(loss: Any, batch: Batch, vectors: Tensor | np.ndarra
     block, single = _as_block(vectors, theta)
     if block.shape[1] == 0:
         return block.clone()
-    total_t = torch.zeros(block.shape[1], block.shape[0], dtype=dtype, device=theta.device)  # [b, n]
+    # Chunk contributions are summed in float64 whatever the compute dtype: with float32 products
+    # over many chunks this keeps the sum's rounding at one float32 product's, for b*n adds per chunk.
+    total_t = torch.zeros(block.shape[1], block.shape[0], dtype=torch.float64, device=theta.device)  # [b, n]
     rows_block = block.T.contiguous()
     with torch.enable_grad():
         for start, stop, chunk in _chunks(batch, n_rows, chunk_size, dtype, theta.device):
@@ -133,7 +136,7 @@ def hessian_vector_products(loss: Any, batch: Batch, vectors: Tensor | np.ndarra
                 value, products = _chunk_forward_over_reverse(loss.fn, theta, chunk, rows_block, weight)
             _check_finite(products, "Hessian-vector product", start, stop, n_rows, value)
             total_t += products
-    result = total_t.T.contiguous()
+    result = total_t.T.to(dtype).contiguous()
     return result[:, 0] if single else result
 
 
@@ -209,6 +212,34 @@ class HessianOperator(LinearOperator):
         self.n_products = 0
         self.n_data_passes = 0
 
+    def with_dtype(self, dtype: torch.dtype | np.dtype | type | str) -> HessianOperator:
+        """The same Hessian computed in another dtype (a new operator with its own counters).
+
+        Used by ``gradsub.lanczos`` to run most products in float32 (about 2.3x cheaper than float64
+        on CPU) and check the result in the operator's own dtype. The modules ``loss.fn`` reads
+        besides theta must accept that dtype (see the module docstring).
+        """
+        return HessianOperator(self.loss, self.batch, chunk_size=self.chunk_size, dtype=dtype,
+                               method=self.method)
+
+    def subsample(self, rows: int, *, seed: int = 0) -> HessianOperator:
+        """The Hessian of the same loss on ``rows`` of the batch's rows, drawn uniformly without
+        replacement (``np.random.default_rng(seed)``; kept in their original order).
+
+        A cheap approximation of this operator: its products cost rows / N of a full pass. With
+        ``rows >= N`` the whole batch is used. Counters are its own.
+        """
+        if isinstance(rows, bool) or not isinstance(rows, (int, np.integer)) or rows < 1:
+            raise ValueError(f"rows must be a positive integer, got {rows!r}")
+        if rows >= self.n_rows:
+            batch = self.batch
+        else:
+            index = np.sort(np.random.default_rng(seed).choice(self.n_rows, size=int(rows), replace=False))
+            index_t = torch.from_numpy(index)
+            batch = {key: value[index_t.to(value.device)] for key, value in self.batch.items()}
+        return HessianOperator(self.loss, batch, chunk_size=self.chunk_size, dtype=self.torch_dtype,
+                               method=self.method)
+
     def _matmat(self, X: np.ndarray) -> np.ndarray:
         X = np.asarray(X)
         if np.iscomplexobj(X):
@@ -237,6 +268,69 @@ class HessianOperator(LinearOperator):
     def __repr__(self) -> str:
         return (f"HessianOperator(n={self.shape[0]}, rows={self.n_rows}, chunk_size={self.chunk_size}, "
                 f"dtype={self.dtype}, method={self.method!r})")
+
+
+class GraphHessianOperator(LinearOperator):
+    """The paper's Hessian operator (FACTS §7): ONE autograd graph over all N rows, built once.
+
+    The loss on the whole batch and its gradient (``create_graph=True``) are computed when the
+    operator is made; each product is one more backward pass through that retained graph (double
+    backward), one vector at a time. Products are cheap (no forward pass), but the graph holds every
+    intermediate of all N rows, so memory grows with N (3.8 GB for a 5.7k-parameter MLP at
+    N = 10^6, ENVIRONMENT.md). Kept as the baseline for ``benchmarks/eigensolver.py``; the analysis
+    uses :class:`HessianOperator`. Same dtype rules and counters as :class:`HessianOperator`
+    (``n_data_passes`` counts calls, although no call reads the data again).
+    """
+
+    def __init__(self, loss: Any, batch: Batch, *,
+                 dtype: torch.dtype | np.dtype | type | str = torch.float32):
+        self.torch_dtype = _torch_dtype(dtype)
+        theta, _ = _theta(loss, self.torch_dtype)
+        self.n_rows = batch_rows(batch)
+        (_, _, chunk), = _chunks(batch, self.n_rows, self.n_rows, self.torch_dtype, theta.device)
+        self._theta = theta.detach().requires_grad_(True)
+        self.n_products = 0
+        self.n_data_passes = 0
+        with torch.enable_grad():
+            value = _scalar_loss(loss.fn, self._theta, chunk)
+            grad = None
+            if value.requires_grad:
+                (grad,) = torch.autograd.grad(value, self._theta, create_graph=True, allow_unused=True)
+        self._grad = grad if grad is not None and grad.requires_grad else None
+        n = theta.numel()
+        np_dtype = np.float32 if self.torch_dtype == torch.float32 else np.float64
+        super().__init__(dtype=np.dtype(np_dtype), shape=(n, n))
+
+    def reset_counters(self) -> None:
+        self.n_products = 0
+        self.n_data_passes = 0
+
+    def _matvec(self, x: np.ndarray) -> np.ndarray:
+        x = np.asarray(x)
+        v = torch.from_numpy(np.ascontiguousarray(x, dtype=self.dtype).reshape(-1)).to(self._theta.device)
+        if self._grad is None:
+            h = torch.zeros_like(v)
+        else:
+            with torch.enable_grad():
+                (h,) = torch.autograd.grad(self._grad, self._theta, grad_outputs=v, retain_graph=True,
+                                           allow_unused=True)
+            h = torch.zeros_like(v) if h is None else h
+        self.n_products += 1
+        self.n_data_passes += 1
+        return h.detach().cpu().numpy().reshape(x.shape)
+
+    def _matmat(self, X: np.ndarray) -> np.ndarray:
+        X = np.asarray(X)
+        return np.stack([self._matvec(X[:, j]) for j in range(X.shape[1])], axis=1)
+
+    def _rmatvec(self, x: np.ndarray) -> np.ndarray:
+        return self._matvec(x)
+
+    def _adjoint(self) -> GraphHessianOperator:
+        return self
+
+    def __repr__(self) -> str:
+        return f"GraphHessianOperator(n={self.shape[0]}, rows={self.n_rows}, dtype={self.dtype})"
 
 
 # ----------------------------------------------------------------------------------------------------

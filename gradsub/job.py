@@ -112,16 +112,16 @@ def run_job(job: Job, *, progress: bool | None = None) -> dict[str, pd.DataFrame
     Returns the written tables by name. On failure the manifest records the error and the
     exception propagates; checkpoints and cached analyses stay for the rerun.
     """
-    started = time.perf_counter()
+    started, commit = time.perf_counter(), results.git_commit()
     try:
         frames = _run(job, progress)
     except BaseException as err:
         results.record_run(job.data_dir, job.key, job.params(), wall_seconds=time.perf_counter() - started,
                            status="failed", error="".join(traceback.format_exception_only(err)).strip(),
-                           finished_utc=_now())
+                           finished_utc=_now(), commit=commit)
         raise
     results.record_run(job.data_dir, job.key, job.params(), wall_seconds=time.perf_counter() - started,
-                       status="ok", finished_utc=_now())
+                       status="ok", finished_utc=_now(), commit=commit)
     return frames
 
 

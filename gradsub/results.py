@@ -34,6 +34,7 @@ __all__ = [
     "atomic_write_bytes",
     "atomic_write_text",
     "data_readme",
+    "git_commit",
     "params_hash",
     "read_manifest",
     "read_table",
@@ -311,7 +312,8 @@ def params_hash(params: Mapping) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
 
-def _git_commit() -> str:
+def git_commit() -> str:
+    """Commit of the code in this checkout ('-dirty' with uncommitted changes, 'unknown' outside git)."""
     here = Path(__file__).resolve().parent
     try:
         commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True,
@@ -356,14 +358,17 @@ def read_manifest(data_dir: str | os.PathLike) -> pd.DataFrame:
 
 
 def record_run(data_dir: str | os.PathLike, key: RunKey, params: Mapping, *, wall_seconds: float,
-               status: str, error: str = "", finished_utc: str) -> dict:
-    """Insert or replace the run's row in ``<data_dir>/manifest.csv`` (atomic rewrite)."""
+               status: str, error: str = "", finished_utc: str, commit: str | None = None) -> dict:
+    """Insert or replace the run's row in ``<data_dir>/manifest.csv`` (atomic rewrite).
+
+    commit: the code's commit when the run started (default: now).
+    """
     row = {
         **dataclasses.asdict(key),
         "run_id": key.run_id,
         "params_hash": params_hash(params),
         "params": json.dumps(params, sort_keys=True, default=str),
-        "git_commit": _git_commit(),
+        "git_commit": commit or git_commit(),
         "packages": _package_versions(),
         "machine": _machine(),
         "finished_utc": finished_utc,
