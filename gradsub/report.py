@@ -286,6 +286,19 @@ def styled_claims(claims: pd.DataFrame):
 
 # --- parameters and pages generated from the registry ---------------------------------------------
 
+def task_table() -> pd.DataFrame:
+    """The task registry as printed by ``gradsub tasks``."""
+    return pd.DataFrame(tasks.task_rows())
+
+
+def benchmark_table(folder: Path | None = None) -> pd.DataFrame:
+    """The eigensolver benchmark's committed results (``benchmarks/eigensolver.py``)."""
+    path = (folder or data_dir()) / "benchmarks" / "eigensolver.csv"
+    if not path.exists():
+        return pd.DataFrame({"status": ["no benchmark results committed yet: run `make bench`"]})
+    return pd.read_csv(path)
+
+
 def hyperparameters(algo: str) -> pd.DataFrame:
     """One row per task: the paper's hyperparameters for ``algo`` as used here (gradsub.tasks)."""
     rows = []

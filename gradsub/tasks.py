@@ -557,27 +557,38 @@ def _fmt_steps(n: int) -> str:
     return str(n)
 
 
-def format_task_table() -> str:
-    """The text table printed by ``gradsub tasks``: one row per task."""
-    header = ("task", "suite", "env id", "obs", "act", "PPO actor", "PPO critic", "SAC actor",
-              "SAC critic", "steps smoke", "steps cpu (ppo/sac)", "steps paper (ppo/sac)")
+def task_rows() -> list[dict[str, str]]:
+    """One row per task (column -> text): what ``gradsub tasks`` prints and the book's task table."""
     rows = []
     for task in TASKS.values():
         counts = parameter_counts(task)
         steps = {p: "/".join(_fmt_steps(get_profile(task, algo, p).total_steps) for algo in ALGOS)
                  for p in PROFILES}
-        rows.append((task.name, task.suite, task.env_id + ("".join(f" {k}={v}" for k, v in task.env_kwargs)),
-                     str(task.obs_dim), str(task.act_dim), f"{counts.ppo_actor:,}", f"{counts.ppo_critic:,}",
-                     f"{counts.sac_actor:,}", f"{counts.sac_critic:,}", steps["smoke"].split("/")[0],
-                     steps["cpu"], steps["paper"]))
-    widths = [max(len(r[i]) for r in rows + [header]) for i in range(len(header))]
+        rows.append({
+            "task": task.name, "suite": task.suite,
+            "env id": task.env_id + "".join(f" {k}={v}" for k, v in task.env_kwargs),
+            "obs": str(task.obs_dim), "act": str(task.act_dim),
+            "PPO actor": f"{counts.ppo_actor:,}", "PPO critic": f"{counts.ppo_critic:,}",
+            "SAC actor": f"{counts.sac_actor:,}", "SAC critic": f"{counts.sac_critic:,}",
+            "steps smoke": steps["smoke"].split("/")[0], "steps cpu (ppo/sac)": steps["cpu"],
+            "steps paper (ppo/sac)": steps["paper"],
+        })
+    return rows
+
+
+def format_task_table() -> str:
+    """The text table printed by ``gradsub tasks``: one row per task."""
+    rows = task_rows()
+    header = list(rows[0])
+    cells = [list(r.values()) for r in rows]
+    widths = [max(len(c[i]) for c in cells + [header]) for i in range(len(header))]
     numeric = set(range(3, 9))
 
-    def line(cells):
+    def line(values):
         return "  ".join(c.rjust(w) if i in numeric else c.ljust(w)
-                         for i, (c, w) in enumerate(zip(cells, widths))).rstrip()
+                         for i, (c, w) in enumerate(zip(values, widths))).rstrip()
 
-    out = [line(header), line(["-" * w for w in widths])] + [line(r) for r in rows]
+    out = [line(header), line(["-" * w for w in widths])] + [line(c) for c in cells]
     out.append("")
     out.append("Parameter counts: trainable parameters of the SB3 networks (SAC critic = both Q-nets; "
                "target nets and the entropy coefficient excluded).")
