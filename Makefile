@@ -5,6 +5,10 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 export MUJOCO_GL ?= disable
+# One thread per process: jobs run side by side, and the solver's small dense calls (eigh, QR) slow
+# down about 100x when OpenBLAS threads compete on a busy two-core machine.
+export OPENBLAS_NUM_THREADS ?= 1
+export OMP_NUM_THREADS ?= 1
 
 .PHONY: install test test-all book bench clean
 
