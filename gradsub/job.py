@@ -66,7 +66,7 @@ class Job:
         overrides = {name: value for name, value in overrides.items() if value is not None}
         job = cls(task_name, algo, int(seed), profile, Path(data_dir), Path(artifacts_dir), method,
                   tuple(sorted(overrides.items())))
-        job.settings()  # validates the overrides against the profile's fields
+        agents.resolve_config(job.task, job.algo, job.settings())  # validates profile fields and hyperparameters
         for folder, name in ((job.data_dir, "data_dir"), (job.artifacts_dir, "artifacts_dir")):
             _check_writable(folder, name)
         return job
@@ -163,8 +163,9 @@ def _run(job: Job, progress: bool | None) -> dict[str, pd.DataFrame]:
 
 
 def _analyse_cached(job: Job, step: int, settings: AnalysisSettings, warm, *, spectrum: bool) -> CheckpointAnalysis:
-    """Analyse one checkpoint, or load the cached result of an earlier (interrupted) run."""
-    cache = job.run_dir / "analysis" / f"step{step:09d}.pkl"
+    """Analyse one checkpoint, or load the cached result of an earlier (interrupted) run of the same
+    parameters (the cache folder is named by their hash: other settings never reuse it)."""
+    cache = job.run_dir / "analysis" / results.params_hash(job.params()) / f"step{step:09d}.pkl"
     if cache.exists():
         with open(cache, "rb") as handle:
             return pickle.load(handle)

@@ -6,55 +6,71 @@ is never returned unless fewer than k eigenvalues exceed it. Three methods share
 ``(n, n)``:
 
 ``"arpack"``
-    The authors' solver, exactly (FACTS.md §7): ``eigsh(op, k, which="LA", tol=1e-4,
-    maxiter=500)`` with ARPACK's default ``ncv`` and a start vector drawn from
-    ``np.random.default_rng(seed)`` so that a run repeats exactly. One vector per operator call.
-    ARPACK runs in float64 here (the authors' operator was float32, so theirs ran in single
-    precision).
+    ``eigsh(op, k, which="LA", tol=1e-4, maxiter=500)`` with ARPACK's default ``ncv`` and a start
+    vector drawn from ``np.random.default_rng(seed)`` so that a run repeats exactly. One vector per
+    operator call; ARPACK's arithmetic in float64. (The authors' exact setting, one autograd graph
+    in float32 with single-precision ARPACK, is ``gradsub.hessian.GraphHessianOperator`` with
+    ``eigsh``: see ``benchmarks/eigensolver.py``.)
 ``"dense"``
     Materialise the matrix (``op @ I`` in column blocks) and call ``numpy.linalg.eigh``. Small n
     only; :func:`full_spectrum` gives every eigenvalue this way (for the spectrum figure).
 ``"block"``
-    The fast method: a block Krylov-Davidson iteration (block Lanczos in residual form) with
-    Rayleigh-Ritz on the whole basis, "+k" thick restart and soft locking. Every operator call
-    applies the operator to a BLOCK of vectors, which for a Hessian is one pass over the data, so
-    it needs far fewer data passes than ARPACK. It accepts ``warm_start`` vectors (e.g. the
-    previous checkpoint's eigenvectors, or those of a Hessian on a subsample), which cut the
-    passes further when they are close.
+    The fast method: block Krylov-Davidson (block Lanczos in residual form) with Rayleigh-Ritz on
+    the whole basis, "+k" thick restart and soft locking, multiplying a BLOCK of vectors per
+    operator call (one pass over the data for a Hessian). On top of that, three things that pay on
+    real Hessians (measured in ``benchmarks/eigensolver.py``, ``data/benchmarks/``):
+
+    - mixed precision (``precision="auto"``): float32 products for the iteration, which cost about
+      0.43 of float64 ones on CPU; their error is measured on a row subsample and the result is
+      accepted only if residual + 2 * error meets tol, else refined in the operator's dtype;
+    - block-diagonal operators (``blocks="auto"``): the SAC critic's Hessian is exactly
+      block-diagonal (two independent Q-nets). One probe product finds the blocks; each block gets
+      its own Krylov space, and every operator column carries one vector of EACH block, so a
+      product serves all blocks at once (about half the products for the two Q-nets);
+    - warm starts (``warm_start``): the first block is drawn from the span of the given vectors;
+      if the operator maps it into that span to within ``WARM_LEAK`` (a near-exact guess), every
+      given vector joins the basis and all unconverged pairs are expanded at once (few passes).
+      Otherwise the solve continues as a Krylov method from that start: a mediocre guess in the
+      basis costs more than it saves (below).
 
 Tolerance (all methods, ARPACK's meaning of ``tol``): a pair (theta, x), ||x|| = 1, is converged
 when ``||H x - theta x|| <= tol * max(|theta|, eps**(2/3) * ||H||)``, ||H|| estimated by the
 largest |Ritz value| seen. ARPACK tests its own residual estimate with the absolute floor
 eps**(2/3); the relative floor here only matters for eigenvalues within ~1e-11 ||H|| of zero.
 :class:`SolverStats` records the TRUE relative residual of every returned pair, by default from
-one extra block product after the solve, counted apart from the solver's own products.
+one extra block product after the solve in the operator's dtype, counted apart from the solver's.
 
-Choosing ``block_size`` (the one knob): a call with b vectors costs about c0 + b c1 (c0: the pass
-over the data, c1: one more vector). Larger b means fewer passes but more products, because a block
-Krylov space of b*q vectors has polynomial degree q only. Measured for k = 100 on synthetic spectra
-(n = 2000; "easy": outliers + power-law tail, ARPACK 302 products; "hard": top-k at a dense bulk
-edge, ARPACK 783), passes / products:
+What bounds the cost (measured on a trained PPO actor Hessian, Walker2D, n = 5,708, dense, k = 100,
+tol 1e-4; its top-100 eigenvalues fall only from 1.5 to 0.084, so the end of the top k sits in a
+flat part of the spectrum):
 
-    b       4         8         16        23 (default)   40         115
-    easy    77/308    41/328    24/383    18/411         13/496     12/856
-    hard    210/840   119/952   67/1066   50/1144        35/1370    40/3725
+    ARPACK (ncv 201)                               457 products
+    single-vector Lanczos, never restarted         405
+    "block", b = 4 / 8 / 16 / 40                   456 / 488 / 560 / 801 products,
+                                                   114 / 61 / 35 / 23 passes
+    cold start from a 1/8 (1/2) row subsample's    1,200 (1,300) products-equivalent in all
+      top-100 eigenvectors (overlap 0.49, 0.71)
+    warm start, previous checkpoint (50k steps     same as cold when drawn from their span;
+      earlier, overlap 0.42)                       1,129 products as a basis
+    warm basis capturing 99.99 / 99.9999 % of      547 / 330 products
+      the top-100 subspace
 
-So b = 4 matches ARPACK's products with ~4x fewer passes, and the default trades ~1.4-1.7x the
-products for ~15x fewer passes. Pick b from the operator's measured c0/c1. For
-``gradsub.hessian.HessianOperator`` (double backward, CPU, 1 thread, 5.7k-parameter MLP, 2*10^4
-rows) c0 ~ 2 c1 and a vector in a block of >= 16 costs ~0.4 of a lone vector; with those costs
-the counts above put the default at ~0.6x ARPACK's operator time on both spectra (an estimate
-from the counts, not a timed run), and any b in 8..23 within ~5 % of that.
+So a Krylov method needs about 4-5 k products whatever its start, unless the start is nearly
+exact, and the cheapest block size minimises products + passes * c0 / c1 (c0: a pass's fixed cost,
+c1: one more vector; c0 ~ c1 for ``HessianOperator`` in float32): b = 6-8, the default 8.
+Fewer passes need larger blocks and more products (b = 40: 23 passes, 1.7x the products).
 
 All solver arithmetic is float64 numpy. An operator of another dtype is called with blocks cast to
 its dtype and its results are cast back; a float32 operator limits the attainable residual to about
-1e-7 * ||H||, i.e. tol = 1e-4 is out of reach for eigenvalues below ~1e-3 * ||H||: use float64.
+1e-7 * ||H||.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import time
 import warnings
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -70,6 +86,9 @@ __all__ = [
     "full_spectrum",
     "materialise",
     "DENSE_MAX_N",
+    "DEFAULT_BLOCK_SIZE",
+    "PRECISIONS",
+    "WARM_LEAK",
 ]
 
 METHODS = ("arpack", "dense", "block")
@@ -79,6 +98,21 @@ _EPS23 = np.finfo(np.float64).eps ** (2.0 / 3.0)
 
 # Largest n that "dense" and full_spectrum materialise by default (8 n^2 bytes = 6.7 GiB).
 DENSE_MAX_N = 30_000
+
+# Vectors per operator call (per diagonal block) of "block": minimises products + passes * c0/c1
+# for c0/c1 ~ 0.6-1.2 (HessianOperator, float32, PPO and SAC networks; module notes).
+DEFAULT_BLOCK_SIZE = 8
+
+PRECISIONS = ("auto", "operator")
+
+# A warm start is used as a basis when H maps vectors of its span into it up to this relative part.
+# On the PPO actor Hessian (module notes) a basis with leak 1e-2 needed 547 products (cold: 488),
+# 3e-3: 433, 1e-3: 330; above ~5e-3 a Krylov start from the span is cheaper.
+WARM_LEAK = 3e-3
+
+# Relative size of an off-block image still counted as zero when detecting blocks: structurally
+# independent parameters give exact zeros, so anything visibly nonzero means coupling.
+_BLOCK_LEAK = 1e-12
 
 
 @dataclass(frozen=True)
@@ -103,6 +137,14 @@ class SolverStats:
         operator_seconds: part of ``seconds`` spent inside the operator (the rest is the solver's
             own linear algebra).
         warm_started: the solve started from ``warm_start`` vectors ("block" given some).
+        n_products_float32: part of ``n_products`` done in float32 ("block", precision "auto").
+        float32_error: largest measured ||H32 x - H x|| of a unit Ritz vector on a row subsample
+            (0 when no float32 products were used); pairs were accepted with residual + 2 * this.
+        n_blocks: diagonal blocks "block" solved side by side (1: the whole operator).
+        warm_mode: "" (cold), "combination" (start drawn from the warm vectors' span), "basis"
+            (every warm vector joined the basis).
+        probe_products: products on a row subsample (the float32 error estimate), not counted in
+            ``n_products``; ``probe_rows``: that subsample's rows.
     """
 
     method: str
@@ -117,6 +159,12 @@ class SolverStats:
     tol: float = 1e-4
     operator_seconds: float = 0.0
     warm_started: bool = False
+    n_products_float32: int = 0
+    float32_error: float = 0.0
+    n_blocks: int = 1
+    warm_mode: str = ""
+    probe_products: int = 0
+    probe_rows: int = 0
 
 
 @dataclass(frozen=True)
@@ -259,42 +307,54 @@ def top_eigenpairs(
     max_passes: int | None = None,
     max_basis: int | None = None,
     maxiter: int = 500,
+    precision: str = "auto",
+    blocks: str | Sequence[int] | None = "auto",
 ) -> Eigenpairs:
     """The k largest algebraic eigenvalues of a symmetric operator and their eigenvectors.
 
     Args:
         operator: symmetric ``scipy.sparse.linalg.LinearOperator`` of shape (n, n) (any dtype;
-            computed in float64). ``matmat`` of a block is taken to be one data pass.
+            solver arithmetic in float64). ``matmat`` of a block is taken to be one data pass.
         k: number of eigenpairs, 1 <= k <= n (k < n for "arpack").
         method: "block" (fast, default), "arpack" (the paper's baseline) or "dense" (small n).
         tol: relative residual tolerance, ARPACK's meaning (module docstring).
-        seed: seeds every random start vector (``np.random.default_rng(seed)``): same seed, same
+        seed: seeds every random vector (``np.random.default_rng(seed)``): same seed, same
             operator -> the same result.
         warm_start: [n, k'] (or [n]) vectors spanning a guess of the top eigenspace, 1 <= k' <= n,
-            need not be orthonormal: e.g. the previous checkpoint's eigenvectors, or those of a
-            Hessian on a subsample. Used by "block" only: "arpack" (the authors' cold start) and
-            "dense" ignore it, and ``stats.warm_started`` says whether it was used.
-        verify: spend one extra block product of k vectors to measure the true residuals
-            (``stats.check_*``). With False, "block" reports residuals from the products it already
-            has (the same quantity up to rounding). "arpack" always checks (it keeps no products);
-            "dense" never needs to (it has the matrix).
-        block_size: "block" only: vectors per operator call on a cold start (default
-            ``max(8, ceil((k + guard) / 5))``, guard = ``max(5, ceil(0.15 k))``: 23 for k = 100).
-            Larger blocks need fewer passes but more products (see the module notes). A warm
-            start always expands every unconverged pair, up to k + guard vectors per call.
+            need not be orthonormal: e.g. the previous checkpoint's eigenvectors. "block" only
+            ("arpack", the authors' cold start, and "dense" ignore it; ``stats.warm_mode`` says how
+            it was used): the first block is drawn from their span, and if the operator maps that
+            span into itself to within ``WARM_LEAK`` (a near-exact guess) all of them join the basis.
+        verify: spend one extra block product of k vectors, in the operator's own dtype, to measure
+            the true residuals (``stats.check_*``). With False, "block" reports residuals from its
+            own products (float32 ones when ``precision`` chose float32: see
+            ``stats.float32_error``). "arpack" always checks; "dense" never needs to.
+        block_size: "block" only: vectors per operator call and diagonal block (default
+            ``DEFAULT_BLOCK_SIZE`` = 8; module notes). In the warm "basis" mode every unconverged
+            pair is expanded, up to k + guard vectors per call.
         max_passes: "block" only: give up after this many operator calls (then warns and returns
             ``converged=False``); default ``max(200, ceil(4000 / block_size))``.
-        max_basis: "block" only: most basis vectors kept before a restart (default
-            ``max(4 (k + guard), k + guard + 3 * block)``, at most n). Memory is about
-            ``8 n (2 max_basis + 3 (k + guard))`` bytes: 1.1 GB for n = 144k, k = 100.
+        max_basis: "block" only: most basis vectors per diagonal block before a restart (default
+            ``max(4 (k + guard), k + guard + 3 * block)``, at most the block's size). Memory is
+            about ``16 n max_basis`` bytes: 1.1 GB for n = 144k, k = 100.
         maxiter: "arpack" only: ARPACK's restart limit (paper: 500).
+        precision: "block" only. "auto": when the operator has ``with_dtype`` (as
+            ``gradsub.hessian.HessianOperator``) and is not float32 itself, iterate with float32
+            products (about 2.3x cheaper on CPU) to tol / 2, estimate the float32 error of a product
+            on a row subsample (``subsample``) in both dtypes, and accept a pair when its residual
+            plus twice that error meets tol; pairs that do not are refined with the operator's own
+            dtype. "operator": the operator's own dtype throughout.
+        blocks: "block" only. "auto": detect an exactly block-diagonal operator (e.g. the SAC
+            critic's two independent Q-nets) with one probe product per block and solve the blocks
+            side by side, one vector of each packed into every column; None: one block; a sequence
+            of block sizes summing to n: those blocks (checked by one probe product).
 
     Returns:
         :class:`Eigenpairs`: values descending, orthonormal vectors [n, k], :class:`SolverStats`.
 
     Raises:
-        ValueError: non-square operator, k out of range, unknown method, bad warm_start shape,
-            NaN/inf from the operator.
+        ValueError: non-square operator, k out of range, unknown method/precision/blocks, bad
+            warm_start shape, NaN/inf from the operator, given blocks the operator couples.
         RuntimeError: "arpack" did not converge within ``maxiter`` (``scipy``'s ArpackNoConvergence
             is chained).
     """
@@ -304,6 +364,8 @@ def top_eigenpairs(
     k = _check_k(k, n, method)
     if not (np.isfinite(tol) and tol > 0):
         raise ValueError(f"tol must be a positive number, got {tol!r}")
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {PRECISIONS}, got {precision!r}")
     if warm_start is not None:
         warm_start = np.asarray(warm_start, dtype=np.float64)
         if warm_start.ndim == 1:
@@ -314,6 +376,8 @@ def top_eigenpairs(
             )
         if not np.all(np.isfinite(warm_start)):
             raise ValueError("warm_start contains NaN or inf")
+    if block_size is not None and (isinstance(block_size, bool) or int(block_size) < 1):
+        raise ValueError(f"block_size must be >= 1, got {block_size}")
 
     counting = CountingOperator(operator)
     rng = np.random.default_rng(seed)
@@ -338,39 +402,60 @@ def top_eigenpairs(
         values, vectors = w[order], U[:, order]
         seconds = time.perf_counter() - start
         return _finish(values, vectors, None, counting, seconds, "arpack", tol, True, 0)
-    values, vectors, HV, converged, iters = _block_krylov_davidson(
-        counting, k, tol=tol, rng=rng, warm_start=warm_start, block_size=block_size,
-        max_passes=max_passes, max_basis=max_basis,
-    )
+
+    block_size = DEFAULT_BLOCK_SIZE if block_size is None else int(block_size)
+    if max_passes is None:
+        max_passes = max(200, int(np.ceil(4000 / block_size)))
+    solve = _BlockSolve(counting, k, tol=tol, rng=rng, block_size=block_size,
+                        max_passes=max_passes, max_basis=max_basis, precision=precision)
+    sizes = solve.block_sizes(blocks)
+    result = solve.run(sizes, warm_start)
     seconds = time.perf_counter() - start
-    if not converged:
+    if not result.converged:
         warnings.warn(
             f"method='block' did not reach tol={tol} for all k={k} pairs within "
-            f"{counting.n_data_passes} operator calls (max_passes); "
+            f"{solve.passes()} operator calls (max_passes); "
             "returning the best approximations (see stats.residuals)",
             RuntimeWarning,
             stacklevel=2,
         )
+    extra = dict(
+        n_products_float32=solve.low.n_products if solve.low is not None else 0,
+        float32_error=result.float32_error,
+        n_blocks=len(sizes),
+        warm_mode=result.warm_mode,
+        probe_products=solve.probe_products,
+        probe_rows=solve.probe_rows,
+    )
     return _finish(
-        values, vectors, None if verify else HV, counting, seconds, "block", tol, converged, iters,
-        warm=warm_start is not None,
+        result.values, result.vectors, None, solve, seconds, "block", tol,
+        result.converged, result.iterations, warm=warm_start is not None, extra=extra,
+        check_op=counting, residual_norms=None if verify else result.residual_norms,
     )
 
 
 def _finish(
-    values, vectors, HV, counting, seconds, method, tol, converged, iters, check=None, warm=False
+    values, vectors, HV, counting, seconds, method, tol, converged, iters, check=None, warm=False,
+    extra=None, check_op=None, residual_norms=None,
 ):
-    """Residuals (from HV if given, else one extra counted block product) and the result object."""
+    """Residuals (from ``residual_norms`` or HV if given, else one extra counted block product)
+    and the result object."""
     products, passes = counting.n_products, counting.n_data_passes
     operator_seconds = counting.seconds
-    if HV is None:
-        HV = counting.matmat(vectors)
-        check = (counting.n_products - products, counting.n_data_passes - passes)
+    if residual_norms is not None:
+        check = (0, 0)
+    elif HV is None:
+        check_op = counting if check_op is None else check_op
+        before = (check_op.n_products, check_op.n_data_passes)
+        HV = check_op.matmat(vectors)
+        check = (check_op.n_products - before[0], check_op.n_data_passes - before[1])
     elif check is None:
         check = (0, 0)
     norm = max(float(np.max(np.abs(values))), np.finfo(float).tiny)
     denom = np.maximum(np.abs(values), _EPS23 * norm)
-    residuals = np.linalg.norm(HV - vectors * values, axis=0) / denom
+    if residual_norms is None:
+        residual_norms = np.linalg.norm(HV - vectors * values, axis=0)
+    residuals = residual_norms / denom
     stats = SolverStats(
         method=method,
         n_products=products,
@@ -384,29 +469,36 @@ def _finish(
         tol=tol,
         operator_seconds=operator_seconds,
         warm_started=warm,
+        **(extra or {}),
     )
     return Eigenpairs(values=values, vectors=vectors, stats=stats)
 
 
-def _orthonormal_complement(D: np.ndarray, V: np.ndarray | None, rng, *, drop: float = 1e-8):
+def _orthonormal_complement(D: np.ndarray, V: np.ndarray | None, rng, *, drop: float = 1e-8,
+                            fill: bool = True):
     """Orthonormal basis of span(D) minus span(V) (V orthonormal), rank-revealing.
 
-    Columns of D are normalised first, projected out of V twice (classical Gram-Schmidt: twice is
-    enough), and directions whose singular value falls under ``drop`` are discarded (they are
-    already in the basis); the count lost is replaced by random directions so the block keeps its
-    size (this also restarts the iteration when the basis spans an invariant subspace).
+    Columns of D are normalised first, projected out of V (classical Gram-Schmidt, twice when
+    needed), and directions whose singular value falls under ``drop`` are discarded (they are
+    already in the basis); with ``fill`` the count lost is replaced by random directions so the
+    block keeps its size (this also restarts the iteration when the basis spans an invariant
+    subspace).
     """
     n, b = D.shape
     D = D / np.maximum(np.linalg.norm(D, axis=0), np.finfo(float).tiny)
-    for _ in range(2):
-        if V is not None and V.shape[1]:
+    if V is not None and V.shape[1]:
+        # Classical Gram-Schmidt, repeated only when a column lost more than 1 - 1/sqrt(2) of its
+        # norm (Kahan's "twice is enough" test): Ritz residuals are orthogonal to V already, so
+        # one pass (two reads of V instead of four) usually suffices.
+        D = D - V @ (V.T @ D)
+        if np.min(np.linalg.norm(D, axis=0), initial=1.0) < 1 / np.sqrt(2):
             D = D - V @ (V.T @ D)
     U, s, _ = scipy.linalg.svd(D, full_matrices=False, check_finite=False)
     keep = s > drop * max(1.0, s[0] if s.size else 1.0)
     Q = U[:, keep]
     m = 0 if V is None else V.shape[1]
     missing = min(b, n - m) - Q.shape[1]
-    if missing > 0:
+    if fill and missing > 0:
         basis = Q if V is None else np.hstack([V, Q])
         R = rng.standard_normal((n, missing))
         for _ in range(2):
@@ -416,107 +508,447 @@ def _orthonormal_complement(D: np.ndarray, V: np.ndarray | None, rng, *, drop: f
     return Q
 
 
-def _block_krylov_davidson(op, k, *, tol, rng, warm_start, block_size, max_passes, max_basis):
-    """Block residual-expansion Lanczos (Krylov-Davidson) with +k thick restart and soft locking.
+class _Subspace:
+    """Rayleigh-Ritz state of one diagonal block (coordinates lo:hi) of the operator.
 
-    Keeps an orthonormal basis V [n, m] and its image AV = H V, so every Ritz residual is exact
-    without new products. Each step: Rayleigh-Ritz on G = V^T H V; keep the LARGEST ALGEBRAIC
-    Ritz values (the i-th largest Ritz value never exceeds the i-th largest eigenvalue, so a
-    negative eigenvalue is only selected when it truly is among the top k: no shift is needed for
-    indefinite Hessians); test the first k; expand V with the residuals of the leading unconverged
-    Ritz pairs (converged pairs stay in the basis but are no longer expanded: soft locking), one
-    block per operator call. Without restarts the basis
-    spans the block Krylov space of the start block (block Lanczos). When it would exceed
-    ``max_basis`` the basis restarts to the leading Ritz vectors plus the previous step's Ritz
-    vectors (the "+k" of GD+k/LOBPCG, which keeps restarts from slowing convergence).
-
-    Returns (values [k], vectors [n, k], H vectors [n, k], converged, iterations).
+    Keeps an orthonormal basis V [n_b, m] and its image AV = H_bb V in preallocated buffers (no
+    copies as the basis grows), the projected matrix G = V^T H V, and the previous step's Ritz
+    coefficients (for the "+k" restart).
     """
-    n = op.shape[0]
-    guard = min(n - k, max(5, int(np.ceil(0.15 * k))))  # extra Ritz pairs: a gap past the k-th
-    nwant = k + guard
-    if block_size is None:
-        block_size = max(8, int(np.ceil(nwant / 5)))
-    if block_size < 1:
-        raise ValueError(f"block_size must be >= 1, got {block_size}")
-    if max_passes is None:
-        max_passes = max(200, int(np.ceil(4000 / block_size)))
-    if warm_start is None:
-        block_cap = min(n, block_size)
-        start = rng.standard_normal((n, block_cap))
-    else:
-        # A warm start is usually close in every direction at once: expand all unconverged pairs.
-        block_cap = min(n, max(block_size, nwant))
-        extra = min(n - warm_start.shape[1], max(guard, nwant - warm_start.shape[1]))
-        start = np.hstack([warm_start, rng.standard_normal((n, extra))])
-    if max_basis is None:
-        max_basis = max(4 * nwant, nwant + 3 * block_cap)
-    max_basis = min(n, max(max_basis, start.shape[1] + block_cap, nwant + 2 * block_cap))
 
-    # Preallocated basis and image: columns [0, m) are live (no copies as the basis grows).
-    Vbuf = np.empty((n, max_basis), order="F")
-    AVbuf = np.empty((n, max_basis), order="F")
-    Q = _orthonormal_complement(start, None, rng)
-    m = Q.shape[1]
-    Vbuf[:, :m] = Q
-    AVbuf[:, :m] = op.matmat(Q)
-    G = Q.T @ AVbuf[:, :m]
-    norm_est = 0.0
-    iters = 0
-    S_prev = None  # previous step's Ritz coefficients in the current basis (for the +k restart)
-    while True:
-        iters += 1
-        V, AV = Vbuf[:, :m], AVbuf[:, :m]
-        G = 0.5 * (G + G.T)
-        theta, S = np.linalg.eigh(G)
-        theta, S = theta[::-1], S[:, ::-1]
-        nw = min(nwant, m)
-        X = V @ S[:, :nw]
-        AX = AV @ S[:, :nw]
-        R = AX - X * theta[:nw]
-        rnorm = np.linalg.norm(R, axis=0)
-        norm_est = max(norm_est, float(np.max(np.abs(theta))))
-        denom = np.maximum(np.abs(theta[:nw]), _EPS23 * norm_est)
-        conv = rnorm <= tol * denom
-        done = m >= k and bool(np.all(conv[:k]))
-        if done or m >= n or op.n_data_passes >= max_passes:
-            # m == n: Rayleigh-Ritz on the whole space is exact.
-            return theta[:k].copy(), X[:, :k].copy(), AX[:, :k].copy(), done or m >= n, iters
+    def __init__(self, lo: int, hi: int, max_basis: int):
+        self.lo, self.hi = lo, hi
+        self.n = hi - lo
+        self.max_basis = min(self.n, max_basis)
+        # Written once up front, so the solve holds its peak memory from the first step (and a
+        # short run measures it): 16 n max_basis bytes.
+        self.V = np.zeros((self.n, self.max_basis), order="F")
+        self.AV = np.zeros((self.n, self.max_basis), order="F")
+        self.V.fill(0.0)
+        self.AV.fill(0.0)
+        self.m = 0
+        self.G = np.zeros((0, 0))
+        self.M = np.zeros((0, 0))  # AV^T AV: residual norms without forming the residuals
+        self.S_prev: np.ndarray | None = None
+        self.theta = np.zeros(0)
+        self.S = np.zeros((0, 0))
 
-        # Expansion block: residuals of unconverged wanted pairs (top first), then guard pairs.
-        b = min(block_cap, n - m)
-        wanted = np.flatnonzero(~conv[: min(k, nw)])
-        guards = k + np.flatnonzero(~conv[k:nw])
-        idx = np.concatenate([wanted, guards])[:b]
-        D = R[:, idx]
-        del X, AX, R
-        if D.shape[1] < b and m < k:  # still building the first k directions
-            D = np.hstack([D, rng.standard_normal((n, b - D.shape[1]))])
+    def add(self, Q: np.ndarray, AQ: np.ndarray) -> None:
+        m, q = self.m, Q.shape[1]
+        # G = V^T AV is kept unsymmetrised: with float32 products AV^T V differs from V^T AV by
+        # ~1e-7 ||H||, and only the exact G keeps the Gram residual formula exact.
+        C = self.V[:, :m].T @ AQ
+        DE = self.AV[:, :m].T @ np.hstack([AQ, Q])
+        D, E = DE[:, :q], DE[:, q:]
+        self.G = np.block([[self.G, C], [E.T, Q.T @ AQ]])
+        self.M = np.block([[self.M, D], [D.T, AQ.T @ AQ]])
+        self.V[:, m : m + q] = Q
+        self.AV[:, m : m + q] = AQ
+        self.m = m + q
+        if self.S_prev is not None:
+            self.S_prev = np.vstack([self.S_prev, np.zeros((q, self.S_prev.shape[1]))])
 
-        if m + D.shape[1] > max_basis:
-            keep = max(nw, min(m, max_basis - D.shape[1], nwant + (max_basis - nwant) // 2))
-            Z = S[:, :keep]
-            room = max_basis - D.shape[1] - keep
-            if S_prev is not None and room > 0:
-                P = S_prev[:, :room]
-                for _ in range(2):
-                    P = P - Z @ (Z.T @ P)
-                U, sv, _ = np.linalg.svd(P, full_matrices=False)
-                Z = np.hstack([Z, U[:, sv > 1e-8]])
-            S_cur = Z.T @ S[:, :nw]
-            G = Z.T @ G @ Z
-            m = Z.shape[1]
-            Vbuf[:, :m] = V @ Z
-            AVbuf[:, :m] = AV @ Z
+    def rayleigh_ritz(self) -> None:
+        theta, S = np.linalg.eigh(0.5 * (self.G + self.G.T))
+        self.theta, self.S = theta[::-1], S[:, ::-1]
+
+    def ritz(self, idx):
+        """Ritz vectors ``idx`` (indices or a slice), their images and residuals (block coordinates)."""
+        S = self.S[:, idx]
+        X = self.V[:, : self.m] @ S
+        AX = self.AV[:, : self.m] @ S
+        return X, AX, AX - X * self.theta[idx]
+
+    def explicit_residual_norms(self, count: int, group: int = 16) -> np.ndarray:
+        """||H x_j - theta_j x_j|| from the vectors, ``group`` columns at a time (bounded memory)."""
+        out = np.empty(count)
+        for lo in range(0, count, group):
+            out[lo : lo + group] = np.linalg.norm(self.ritz(slice(lo, min(count, lo + group)))[2], axis=0)
+        return out
+
+    def residual_norms(self, count: int) -> np.ndarray:
+        """||H x_j - theta_j x_j|| for the first ``count`` Ritz pairs from the Gram matrix:
+        s^T M s - theta^2 (V orthonormal, s^T G s = theta). O(m^2 count), no n-sized work; its
+        rounding floor, about sqrt(eps) ||H||, is far below any tolerance it decides here, and a
+        solve ends only on residuals computed from the vectors themselves."""
+        S = self.S[:, :count]
+        r2 = np.einsum("ij,ij->j", S, self.M @ S) - self.theta[:count] ** 2
+        return np.sqrt(np.maximum(r2, 0.0))
+
+    def restart(self, incoming: int, nw: int, nwant: int) -> None:
+        """Shrink the basis to the leading Ritz vectors plus the previous step's ("+k") so that
+        ``incoming`` new vectors fit."""
+        room_total = self.max_basis - incoming
+        keep = max(nw, min(self.m, room_total, nwant + (self.max_basis - nwant) // 2))
+        Z = self.S[:, :keep]
+        room = room_total - keep
+        if self.S_prev is not None and room > 0:
+            P = self.S_prev[:, :room]
+            for _ in range(2):
+                P = P - Z @ (Z.T @ P)
+            U, sv, _ = np.linalg.svd(P, full_matrices=False)
+            Z = np.hstack([Z, U[:, sv > 1e-8]])
+        m = Z.shape[1]
+        self.V[:, :m] = self.V[:, : self.m] @ Z
+        self.AV[:, :m] = self.AV[:, : self.m] @ Z
+        self.G = Z.T @ self.G @ Z
+        self.M = Z.T @ self.M @ Z
+        self.S_prev = Z.T @ self.S[:, :nw]  # the current Ritz vectors, for the next restart
+        self.m = m
+
+    def remember(self, count: int) -> None:
+        self.S_prev = self.S[:, :count].copy()
+
+
+@dataclass(frozen=True)
+class _Result:
+    values: np.ndarray
+    vectors: np.ndarray
+    residual_norms: np.ndarray  # from the solver's own products
+    converged: bool
+    iterations: int
+    warm_mode: str
+    float32_error: float = 0.0
+    guard_vectors: Callable[[], np.ndarray] | None = None  # the k + guard Ritz vectors, on demand
+
+
+class _BlockSolve:
+    """The "block" method: counted operators, block detection, precision phases, and the iteration.
+
+    Counts: ``self.high`` (the caller's operator, its own dtype) and ``self.low`` (float32, when
+    ``precision`` chose it) are CountingOperators; ``n_products``/``n_data_passes`` are their sums
+    (full data passes only); products on a row subsample (the float32 error estimate) are counted in
+    ``probe_products`` / ``probe_rows``.
+    """
+
+    def __init__(self, counting, k, *, tol, rng, block_size, max_passes, max_basis, precision):
+        self.high = counting
+        self.k, self.tol, self.rng = k, tol, rng
+        self.block_size, self.max_passes, self.max_basis = block_size, max_passes, max_basis
+        self.low = _float32_twin(counting.operator) if precision == "auto" else None
+        self.low = CountingOperator(self.low) if self.low is not None else None
+        self.probe_products = 0
+        self.probe_rows = 0
+
+    # Counter protocol of CountingOperator, summed over both precisions (for _finish).
+    @property
+    def n_products(self) -> int:
+        return self.high.n_products + (self.low.n_products if self.low is not None else 0)
+
+    @property
+    def n_data_passes(self) -> int:
+        return self.passes()
+
+    def passes(self) -> int:
+        return self.high.n_data_passes + (self.low.n_data_passes if self.low is not None else 0)
+
+    @property
+    def seconds(self) -> float:
+        return self.high.seconds + (self.low.seconds if self.low is not None else 0.0)
+
+    def matmat(self, X):  # only used by _finish when verify=True: goes to high
+        return self.high.matmat(X)
+
+    def _fast(self):
+        return self.low if self.low is not None else self.high
+
+    def _call_fast(self, fn, *args, **kwargs):
+        """Run ``fn(op, ...)`` on the float32 operator; if its loss cannot run in float32 (a module
+        held in float64 that theta does not replace), fall back to the caller's operator for good."""
+        if self.low is None:
+            return fn(self.high, *args, **kwargs)
+        try:
+            return fn(self.low, *args, **kwargs)
+        except RuntimeError as err:
+            if "dtype" not in str(err) and "scalar type" not in str(err):
+                raise
+            warnings.warn(
+                "precision='auto': the operator's float32 twin failed with a dtype error "
+                f"({str(err).splitlines()[0][:120]}); using the operator's own dtype",
+                RuntimeWarning,
+                stacklevel=4,
+            )
+            self.low = None
+            return fn(self.high, *args, **kwargs)
+
+    # --- block structure --------------------------------------------------------------------------
+
+    def block_sizes(self, blocks) -> list[int]:
+        n = self.high.shape[0]
+        if blocks is None:
+            return [n]
+        if isinstance(blocks, str):
+            if blocks != "auto":
+                raise ValueError(f"blocks must be 'auto', None or a sequence of sizes, got {blocks!r}")
+            return self._call_fast(self._detect_blocks)
+        sizes = [int(s) for s in blocks]
+        if any(s < 1 for s in sizes) or sum(sizes) != n:
+            raise ValueError(f"blocks must be positive sizes summing to n={n}, got {sizes}")
+        if len(sizes) > 1:
+            self._call_fast(self._check_blocks, sizes)
+        return sizes
+
+    def _detect_blocks(self, op) -> list[int]:
+        """Split points of an exactly block-diagonal operator, found with products.
+
+        A random vector on the first few coordinates of the remaining range maps to a vector whose
+        last nonzero entry ends its block (a parameter couples with every parameter of its own
+        network); the split is kept only if a random vector on everything after it has no image
+        before it (checked in the next call). One call per block, with two columns.
+        """
+        n = op.shape[0]
+        splits: list[int] = []
+        lo = 0
+        pending: int | None = None  # a split to verify
+        while True:
+            cols = []
+            if pending is not None:
+                v = np.zeros(n)
+                v[pending:] = self.rng.standard_normal(n - pending)
+                cols.append(v)
+            probe = None
+            if lo < n:
+                probe = np.zeros(n)
+                width = min(16, n - lo)
+                probe[lo : lo + width] = self.rng.standard_normal(width)
+                cols.append(probe)
+            Y = op.matmat(np.stack(cols, axis=1))
+            col = 0
+            if pending is not None:
+                y = Y[:, 0]
+                col = 1
+                leak = np.max(np.abs(y[:pending]), initial=0.0)
+                if leak > _BLOCK_LEAK * max(np.max(np.abs(y)), np.finfo(float).tiny):
+                    return _sizes(splits, n)  # coupled after all: stop at the verified splits
+                splits.append(pending)
+                pending = None
+            if probe is None:
+                return _sizes(splits, n)
+            nonzero = np.flatnonzero(Y[:, col])
+            last = int(nonzero[-1]) if nonzero.size else n - 1
+            end = max(last + 1, lo + min(16, n - lo))
+            if end >= n:
+                return _sizes(splits, n)
+            pending, lo = end, end
+
+    def _check_blocks(self, op, sizes) -> None:
+        n = op.shape[0]
+        bounds = np.cumsum([0] + list(sizes))
+        X = np.zeros((n, len(sizes)))
+        for j in range(len(sizes)):
+            X[bounds[j] : bounds[j + 1], j] = self.rng.standard_normal(sizes[j])
+        Y = op.matmat(X)
+        for j in range(len(sizes)):
+            outside = np.concatenate([Y[: bounds[j], j], Y[bounds[j + 1] :, j]])
+            if np.max(np.abs(outside), initial=0.0) > _BLOCK_LEAK * max(np.max(np.abs(Y[:, j])), 1e-300):
+                raise ValueError(
+                    f"blocks={list(sizes)}: the operator couples block {j} "
+                    f"(coordinates {bounds[j]}:{bounds[j + 1]}) with others; it is not block-diagonal "
+                    "with these sizes (use blocks='auto' or None)"
+                )
+
+    # --- the solve --------------------------------------------------------------------------------
+
+    def run(self, sizes, warm_start) -> _Result:
+        tol = self.tol
+        if self.low is not None:
+            # float32 products: iterate to tol / 2, leaving the other half for their rounding.
+            result = self._call_fast(self._iterate, sizes, warm_start, tol=0.5 * tol)
         else:
-            S_cur = S[:, :nw]
+            result = self._iterate(self.high, sizes, warm_start, tol=tol)
+        if self.low is None or not result.converged:  # (also: float32 failed and fell back)
+            return result
+        error = self._float32_error(result.vectors)
+        norm = max(float(np.max(np.abs(result.values))), np.finfo(float).tiny)
+        denom = np.maximum(np.abs(result.values), _EPS23 * norm)
+        if np.all(result.residual_norms + 2.0 * error <= tol * denom):
+            return dataclasses.replace(result, float32_error=error)
+        # float32 cannot resolve some pairs: refine all of them in the operator's own dtype.
+        refined = self._iterate(self.high, sizes, result.guard_vectors(), tol=tol, basis=True)
+        return dataclasses.replace(refined, float32_error=error,
+                                   iterations=result.iterations + refined.iterations)
 
-        Q = _orthonormal_complement(D, Vbuf[:, :m], rng)
-        AQ = op.matmat(Q)
-        C = Vbuf[:, :m].T @ AQ
-        G = np.block([[G, C], [C.T, Q.T @ AQ]])
-        q = Q.shape[1]
-        Vbuf[:, m : m + q] = Q
-        AVbuf[:, m : m + q] = AQ
-        m += q
-        S_prev = np.vstack([S_cur, np.zeros((q, S_cur.shape[1]))])
+    def _float32_error(self, vectors: np.ndarray) -> float:
+        """Largest ||H32 x - H x|| over a few unit Ritz vectors, on a subsample of chunk_size rows."""
+        op = self.high.operator
+        k = vectors.shape[1]
+        X = vectors[:, sorted({0, k // 2, k - 1})]
+        if hasattr(op, "subsample"):
+            rows = int(getattr(op, "chunk_size", 4096))
+            sub = op.subsample(min(rows, int(getattr(op, "n_rows", rows))), seed=0)
+            self.probe_rows = int(getattr(sub, "n_rows", 0))
+        else:
+            sub = op
+        high = CountingOperator(sub)
+        low = CountingOperator(sub.with_dtype(np.float32))
+        diff = high.matmat(X) - low.matmat(X)
+        self.probe_products += high.n_products + low.n_products
+        return float(np.max(np.linalg.norm(diff, axis=0)))
+
+    def _iterate(self, op, sizes, warm_start, *, tol, basis=False) -> _Result:
+        """Block Krylov-Davidson on every diagonal block at once (module notes)."""
+        k, rng = self.k, self.rng
+        n = op.shape[0]
+        guard = min(n - k, max(5, int(np.ceil(0.15 * k))))
+        nwant = k + guard
+        b = self.block_size
+        max_basis = self.max_basis
+        if max_basis is None:
+            max_basis = max(4 * nwant, nwant + 3 * b)
+        bounds = np.cumsum([0] + list(sizes))
+        subs = [_Subspace(int(lo), int(hi), max(max_basis, min(nwant, hi - lo) + 2 * b))
+                for lo, hi in zip(bounds[:-1], bounds[1:])]
+
+        # Start: random blocks, or vectors from the warm start's span (module notes).
+        warm_bases = [None] * len(subs)
+        starts = []
+        for i, s in enumerate(subs):
+            Wb = None
+            if warm_start is not None:
+                Wb = _orthonormal_complement(warm_start[s.lo : s.hi], None, rng, fill=False,
+                                             drop=1e-6)
+                if Wb.shape[1] == 0:
+                    Wb = None
+            warm_bases[i] = Wb
+            if Wb is not None and basis:
+                starts.append(Wb)
+            elif Wb is not None:
+                starts.append(Wb @ rng.standard_normal((Wb.shape[1], min(b, Wb.shape[1]))))
+            else:
+                starts.append(rng.standard_normal((s.n, min(b, s.n))))
+        mode = "" if warm_start is None else ("basis" if basis else "combination")
+        self._expand(op, subs, starts)
+
+        if mode == "combination":
+            leak = 0.0
+            for s, Wb in zip(subs, warm_bases):
+                if Wb is None:
+                    continue
+                AY = s.AV[:, : s.m]
+                outside = AY - Wb @ (Wb.T @ AY)
+                leak = max(leak, np.linalg.norm(outside) / max(np.linalg.norm(AY), 1e-300))
+            if leak <= WARM_LEAK:
+                mode = "basis"
+                self._expand(op, subs, [Wb if Wb is not None else None for Wb in warm_bases])
+
+        norm_est = 0.0
+        iters = 0
+        explicit = False  # residuals from the vectors every step (after a Gram estimate misled)
+        while True:
+            iters += 1
+            ranked = []
+            for i, s in enumerate(subs):
+                s.rayleigh_ritz()
+                ranked += [(s.theta[j], i, j) for j in range(min(s.m, nwant))]
+            ranked.sort(key=lambda t: -t[0])
+            top = ranked[:nwant]
+            counts = [0] * len(subs)
+            kcounts = [0] * len(subs)
+            for rank, (_, i, _) in enumerate(top):
+                counts[i] += 1
+                kcounts[i] += rank < k
+            norm_est = max(norm_est, max(float(np.max(np.abs(s.theta))) for s in subs if s.m))
+
+            def converged(rnorms):
+                out = []
+                for s, r, c in zip(subs, rnorms, counts):
+                    out.append(r <= tol * np.maximum(np.abs(s.theta[:c]), _EPS23 * norm_est))
+                return out
+
+            # The Gram residuals' rounding floor is ~sqrt(eps) ||H||: below ~10x that, use vectors.
+            floor = 10 * np.sqrt(np.finfo(float).eps) * norm_est
+            from_vectors = explicit or any(
+                bool(np.any(tol * np.abs(s.theta[:kc]) < floor)) for s, kc in zip(subs, kcounts)
+            )
+            if from_vectors:
+                rnorms = [s.explicit_residual_norms(c) for s, c in zip(subs, counts)]
+            else:
+                rnorms = [s.residual_norms(c) for s, c in zip(subs, counts)]
+            conv = converged(rnorms)
+            done = len(top) >= k and all(bool(np.all(cv[:kc])) for cv, kc in zip(conv, kcounts))
+            complete = all(s.m >= s.n for s in subs)
+            if done or complete or self.passes() >= self.max_passes:
+                if not from_vectors:  # confirm from the vectors themselves
+                    rnorms = [s.explicit_residual_norms(c) for s, c in zip(subs, counts)]
+                    conv = converged(rnorms)
+                    done = len(top) >= k and all(bool(np.all(cv[:kc])) for cv, kc in zip(conv, kcounts))
+                if done or complete or self.passes() >= self.max_passes:
+                    return self._assemble(subs, top, rnorms, k, n, done or complete, iters, mode)
+                explicit = True
+
+            cap = nwant if mode == "basis" else b
+            wanted = []
+            for cv, kc, c in zip(conv, kcounts, counts):
+                wanted.append(np.concatenate([np.flatnonzero(~cv[:kc]), kc + np.flatnonzero(~cv[kc:c])]))
+            cols = min(cap, max(len(w) for w in wanted))
+            blocks_D = []
+            for s, w, c in zip(subs, wanted, counts):
+                take = min(cols, s.n - s.m)
+                if take <= 0:
+                    blocks_D.append(None)
+                    continue
+                # Residuals of the chosen pairs; spare columns (free in a packed product) take the
+                # next Ritz pairs of this block, then random directions.
+                idx = list(w[:take])
+                idx += list(range(c, min(s.m, c + take - len(idx))))
+                D = s.ritz(idx)[2]
+                if D.shape[1] < take:
+                    D = np.hstack([D, rng.standard_normal((s.n, take - D.shape[1]))])
+                if s.m + D.shape[1] > s.max_basis:
+                    s.restart(D.shape[1], c, nwant)
+                else:
+                    s.remember(c)
+                blocks_D.append(D)
+            self._expand(op, subs, blocks_D)
+
+    def _expand(self, op, subs, blocks_D) -> None:
+        """Orthonormalise each block's new directions against its basis, multiply all blocks'
+        directions in ONE packed operator call, and add them to the bases."""
+        Qs = []
+        for s, D in zip(subs, blocks_D):
+            if D is None or D.shape[1] == 0 or s.m >= s.n:
+                Qs.append(None)
+                continue
+            Q = _orthonormal_complement(D, s.V[:, : s.m] if s.m else None, self.rng)
+            Qs.append(Q if Q.shape[1] else None)
+        cols = max((Q.shape[1] for Q in Qs if Q is not None), default=0)
+        if cols == 0:
+            return
+        n = op.shape[0]
+        X = np.zeros((n, cols))
+        for s, Q in zip(subs, Qs):
+            if Q is not None:
+                X[s.lo : s.hi, : Q.shape[1]] = Q
+        Y = op.matmat(X)
+        for s, Q in zip(subs, Qs):
+            if Q is not None:
+                s.add(Q, Y[s.lo : s.hi, : Q.shape[1]])
+
+    @staticmethod
+    def _assemble(subs, top, rnorms, k, n, converged, iters, mode) -> _Result:
+        def gather(count):
+            vectors = np.zeros((n, count))
+            for i, s in enumerate(subs):
+                ranks = [r for r, (_, b, _) in enumerate(top[:count]) if b == i]
+                if ranks:
+                    cols = [top[r][2] for r in ranks]
+                    vectors[s.lo : s.hi, ranks] = s.V[:, : s.m] @ s.S[:, cols]
+            return vectors
+
+        kk = min(k, len(top))
+        values = np.array([t[0] for t in top[:kk]])
+        norms = np.array([rnorms[i][j] for _, i, j in top[:kk]])
+        return _Result(values=values, vectors=gather(kk), residual_norms=norms, converged=converged,
+                       iterations=iters, warm_mode=mode, guard_vectors=lambda: gather(len(top)))
+
+
+def _sizes(splits: list[int], n: int) -> list[int]:
+    points = [0] + splits + [n]
+    return [b - a for a, b in zip(points[:-1], points[1:])]
+
+
+def _float32_twin(operator):
+    """The operator in float32 if it offers ``with_dtype`` and is not float32 already, else None."""
+    if not hasattr(operator, "with_dtype") or np.dtype(operator.dtype) == np.float32:
+        return None
+    return operator.with_dtype(np.float32)

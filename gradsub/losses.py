@@ -14,8 +14,9 @@ Conventions:
 - ``policy`` is an SB3 model's ``model.policy``, used by duck typing (this module imports neither
   stable-baselines3 nor gymnasium): a PPO ``ActorCriticPolicy`` or a ``SACPolicy`` (``.actor``,
   ``.critic``, ``.critic_target``). ``param_names`` are names from ``policy.named_parameters()``.
-- Dtype and device follow theta: floating batch tensors are cast to theta's dtype and device. The
-  modules must be in that dtype too (``model.policy.to(torch.float64)`` for a float64 analysis).
+- Dtype and device follow theta: floating batch tensors and the module's other parameters are cast to
+  theta's dtype and device (``model.policy.to(torch.float64)`` keeps the float64 analysis exact; a
+  float32 theta then evaluates the same losses in float32).
   One deliberate difference from SB3: SB3's ``preprocess_obs`` casts Box observations with
   ``obs.float()`` (always float32); here they are cast to theta's dtype, so a float64 policy works.
   Only flat, non-image ``Box`` observation spaces are supported (every task in FACTS §2 has one once
@@ -232,9 +233,12 @@ class _Bound(nn.Module):
 def _call(policy: nn.Module, param_names: tuple[str, ...], theta: Tensor, fn: Callable[..., Any],
           *args: Any) -> Any:
     """fn(policy, *args) with the named parameters replaced by the pieces of theta and every other
-    parameter by a detached copy of itself (constants: no gradient can reach the module's ``.grad``)."""
+    parameter by a detached copy of itself in theta's dtype (constants: no gradient can reach the
+    module's ``.grad``; a float32 theta evaluates a float64 policy in float32, as mixed-precision
+    solvers need)."""
     params = unflatten(theta, policy, param_names)
-    swapped = {f"policy.{k}": p.detach() for k, p in policy.named_parameters() if k not in params}
+    swapped = {f"policy.{k}": p.detach().to(theta.dtype) for k, p in policy.named_parameters()
+               if k not in params}
     swapped.update({f"policy.{k}": v for k, v in params.items()})
     return functional_call(_Bound(policy, fn), swapped, args)
 

@@ -30,6 +30,8 @@ from gradsub.job import Job, _now
 __all__ = ["TEMPLATE", "plan", "sweep"]
 
 TEMPLATE = Path(__file__).resolve().parents[1] / "notebooks" / "experiment.ipynb"
+# Profile fields the template has a parameter of its own for; any other goes in its ``overrides`` dict.
+NOTEBOOK_OVERRIDES = ("total_steps", "n_precise", "k")
 
 
 def plan(profile: str, *, task_names: Sequence[str] | None = None, algos: Sequence[str] | None = None,
@@ -63,9 +65,11 @@ def execute(job: Job, template: Path = TEMPLATE) -> dict:
 
     output = job.artifacts_dir / "notebooks" / f"{job.key.run_id}.ipynb"
     output.parent.mkdir(parents=True, exist_ok=True)
+    named = {name: value for name, value in job.overrides if name in NOTEBOOK_OVERRIDES}
+    others = {name: value for name, value in job.overrides if name not in NOTEBOOK_OVERRIDES}
     parameters = {"task": job.task, "algo": job.algo, "seed": job.seed, "profile": job.profile,
                   "data_dir": str(job.data_dir.resolve()), "artifacts_dir": str(job.artifacts_dir.resolve()),
-                  "method": job.method, **dict(job.overrides)}
+                  "method": job.method, **named, "overrides": others}
     started = time.perf_counter()
     try:
         papermill.execute_notebook(str(template), str(output), parameters=parameters,

@@ -419,10 +419,9 @@ _PROFILE_NOTES = {
            "run-to-run spread) is filled at the throughput measured per task (CPU_THROUGHPUT), capped at "
            "the paper's steps; SAC's random warm-up (learning_starts) is counted as free. PPO thus reaches "
            "0.5-1.4M steps (the paper's steps on 7 of 12 tasks), SAC 50k-190k (the paper: 0.3-1M). "
-           "Analysis: about 15-20 min per job, a guess until it is timed (the integrator revises "
-           "n_precise, the checkpoints and the split): PPO N = 50,000 on-policy steps (collecting them "
-           "takes ~25-35 s per checkpoint), SAC up to 10,000 replay rows (10,000 random transitions at "
-           "step 0), the paper's 2048 SAC mini-batch samples, k = 100. Checkpoints: the paper's overlap "
+           "Analysis: about 15-20 min per job (measured per-product costs in _cpu_n_precise): N = 10,000 "
+           "on-policy steps for PPO and 5,000 replay rows for SAC where the actor has at most 20k "
+           "parameters, else 4,096 (PPO) and 2,048 (SAC); the paper's 2048 SAC mini-batch samples, k = 100. Checkpoints: the paper's overlap "
            "t1 values (0, 10k, 50k, 100k, 200k, 500k, 1M) below 80 % of the run, the end, and the "
            "midpoint when that leaves fewer than four. 3 seeds (72 jobs: about 27 h at two at a time).",
     "paper": "The paper's scale: its steps, checkpoints 0, 10k and every 50k, N = 10^6 on-policy steps "
@@ -432,6 +431,24 @@ _PROFILE_NOTES = {
 
 # Profile fields that follow total_steps when only total_steps is overridden.
 _SCHEDULES = {"smoke": _smoke_checkpoints, "cpu": _cpu_checkpoints, "paper": _paper_checkpoints}
+
+
+# Analysis sample size N of the cpu profile. The analysis costs about 4 x 850 Hessian-vector products
+# per checkpoint (k = 100, tol 1e-4: actor and critic, precise and mini-batch), each a pass over N rows.
+# Measured 2026-11-24 on this machine, one thread, idle, float64 (float32 about 0.45 of it), per vector
+# per 10,000 rows: Pendulum PPO actor (4.5k parameters) 43 ms, critic 30 ms; HalfCheetah PPO actor (72k)
+# 294 ms, critic (71k) 273 ms; HalfCheetah SAC actor (73k) about 0.5 s, critic (144k) about 0.7 s.
+# So N = 10,000 keeps a small network's checkpoint near a minute, and the [256, 256] networks get
+# 4,096 (PPO, up to 7 checkpoints) or 2,048 (SAC, whose training already takes ~20 of the 45 min).
+_CPU_SMALL_NETWORK = 20_000  # parameters of the PPO or SAC actor
+
+
+def _cpu_n_precise(task: Task, algo: str) -> int:
+    counts = parameter_counts(task)
+    actor = counts.ppo_actor if algo == "ppo" else counts.sac_actor
+    if actor <= _CPU_SMALL_NETWORK:
+        return 10_000 if algo == "ppo" else 5_000
+    return 4_096 if algo == "ppo" else 2_048
 
 
 def _cpu_eval_every(total: int) -> int:
@@ -450,9 +467,7 @@ def _base_profile(task: Task, algo: str, name: str) -> dict:
                     algo_overrides=overrides)
     if name == "cpu":
         total = _cpu_total_steps(task, algo)
-        # Revised after timing (2026-11-24, 2 loaded cores): one PPO checkpoint at N = 50,000 took over
-        # 10 minutes (k = 100, float64 block solver), so six checkpoints would not fit the budget.
-        n_precise = 10_000 if algo == "ppo" else 5_000
+        n_precise = _cpu_n_precise(task, algo)
         return dict(total_steps=total, n_precise=n_precise, n_random=min(50_000, n_precise),
                     sac_minibatch_samples=2048, k=100, chunk_size=4096, n_seeds=3,
                     eval_every=_cpu_eval_every(total), n_eval_episodes=5)

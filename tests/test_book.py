@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from docutils.nodes import make_id
 
 from gradsub import report, results, tasks
 
@@ -66,7 +67,8 @@ def test_figure_page_shows_every_glued_figure(built, page):
     for key, name in figures:
         if not name:
             continue
-        block = re.search(rf'<figure[^>]*id="{re.escape(name)}"[^>]*>(.*?)</figure>', text, re.DOTALL)
+        anchor = make_id(name)  # the HTML id docutils makes of the :name: (fig-finger_spin -> fig-finger-spin)
+        block = re.search(rf'<figure[^>]*id="{re.escape(anchor)}"[^>]*>(.*?)</figure>', text, re.DOTALL)
         assert block, f"{page}: no figure {name} (glue key {key})"
         assert "<img " in block.group(1), f"{page}: figure {name} (glue key {key}) has no image"
 

@@ -2,14 +2,15 @@
 validation and the Dask sweep, on Pendulum at the ``smoke`` profile in temporary folders.
 
 Cost: every run with the registry's PPO networks computes the full Hessian spectrum of its last
-checkpoint (~4.5k Hessian-vector products per network, ~40 s here), so those runs are few and shared
-through module-scoped fixtures (papermill, sweep). The resumption and determinism tests use a
-"small" job instead: the smoke profile with 16x16 networks (its spectrum is cheap) and four
-checkpoints, so that a run can stop between them.
+checkpoint (~4.5k Hessian-vector products per network, ~40 s here), so there is one such run: the
+module-scoped sweep, whose jobs are the papermill executions of the notebook. The CLI runs SAC
+(k = 2), and the resumption and determinism tests use a "small" job: the smoke profile with 16x16
+networks (its spectrum is cheap) and four checkpoints, so that a run can stop between them.
 """
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from pathlib import Path
@@ -85,26 +86,34 @@ def _small_job(root: Path, algo: str = "ppo") -> Job:
                 algo_overrides=smoke.algo_overrides + (("net_arch", (16, 16)),))
 
 
-def _run_papermill(root: Path, algo: str, seed: int = 0) -> Path:
-    import papermill
-
-    output = root / f"{TASK}_{algo}_seed{seed}.ipynb"
-    papermill.execute_notebook(
-        str(sweep.TEMPLATE), str(output), progress_bar=False,
-        parameters={"task": TASK, "algo": algo, "seed": seed, "profile": "smoke", "k": K,
-                    "data_dir": str(root / "data"), "artifacts_dir": str(root / "artifacts")})
-    return output
+def _failing_template(folder: Path) -> Path:
+    """The notebook template with one cell inserted after the parameters: seed 1 raises."""
+    template = nbformat.read(sweep.TEMPLATE, as_version=4)
+    where = next(i for i, c in enumerate(template.cells) if "parameters" in c.metadata.get("tags", []))
+    template.cells.insert(where + 1, nbformat.v4.new_code_cell('if seed == 1:\n    raise RuntimeError("boom")'))
+    path = folder / "experiment_boom.ipynb"
+    nbformat.write(template, path)
+    return path
 
 
 # --- shared runs ------------------------------------------------------------------------------------
 
 
 @pytest.fixture(scope="module")
-def papermill_runs(tmp_path_factory):
-    """PPO and SAC smoke jobs executed through papermill into one data folder."""
-    root = tmp_path_factory.mktemp("papermill")
-    notebooks = {algo: _run_papermill(root, algo) for algo in tasks.ALGOS}
-    return root, notebooks
+def swept(tmp_path_factory):
+    """One sweep on a two-worker LocalCluster: PPO and SAC seed 0, and PPO seed 1, which fails.
+
+    Each job is ``papermill.execute_notebook`` of the template with the job's parameters (task, algo,
+    seed, profile, data_dir, artifacts_dir, method, k): these are also the papermill end-to-end runs.
+    The template is a copy of notebooks/experiment.ipynb with one inserted cell that raises for seed 1
+    (one sweep instead of two: a PPO smoke job costs ~40 s here, most of it the dense spectrum).
+    """
+    root = tmp_path_factory.mktemp("sweep")
+    folders = dict(data_dir=root / "data", artifacts_dir=root / "artifacts", k=K)
+    ok = sweep.plan("smoke", task_names=[TASK], algos=["ppo", "sac"], seeds=[0], **folders)
+    failing = sweep.plan("smoke", task_names=[TASK], algos=["ppo"], seeds=[1], **folders)
+    summary = sweep.sweep(ok + failing, workers=2, template=_failing_template(root))
+    return root, ok, failing[0], summary
 
 
 @pytest.fixture(scope="module")
@@ -122,26 +131,26 @@ def small_reference(tmp_path_factory):
     return get
 
 
-@pytest.fixture(scope="module")
-def swept(tmp_path_factory):
-    """A sweep of PPO and SAC (seed 0) on a two-worker LocalCluster."""
-    root = tmp_path_factory.mktemp("sweep")
-    jobs = sweep.plan("smoke", task_names=[TASK], algos=["ppo", "sac"], seeds=[0], data_dir=root / "data",
-                      artifacts_dir=root / "artifacts", k=K)
-    return root, jobs, sweep.sweep(jobs, workers=2)
-
-
 # --- papermill --------------------------------------------------------------------------------------
 
 
 @pytest.mark.parametrize("algo", tasks.ALGOS)
-def test_smoke_job_through_papermill_writes_valid_tables_and_manifest(papermill_runs, algo):
-    root, notebooks = papermill_runs
-    job = _job(root, algo, k=K)
+def test_smoke_job_through_papermill_writes_valid_tables_and_manifest(swept, algo):
+    root, jobs, _, summary = swept
+    job = next(j for j in jobs if j.algo == algo)
     run_id = job.key.run_id
-    assert notebooks[algo].exists()
-    executed = nbformat.read(notebooks[algo], as_version=4)
-    assert any("injected-parameters" in c.metadata.get("tags", []) for c in executed.cells)
+    notebook = Path(summary.set_index("run_id").loc[run_id, "notebook"])
+    assert notebook == (root / "artifacts" / "notebooks" / f"{run_id}.ipynb").resolve()
+    executed = nbformat.read(notebook, as_version=4)
+    injected = [c for c in executed.cells if "injected-parameters" in c.metadata.get("tags", [])]
+    assert len(injected) == 1
+    parameters: dict = {}
+    exec(injected[0].source, parameters)  # papermill's injected cell: plain assignments
+    assert {name: parameters[name] for name in ("task", "algo", "seed", "profile", "k", "data_dir",
+                                                "artifacts_dir")} == {
+        "task": TASK, "algo": algo, "seed": 0, "profile": "smoke", "k": K,
+        "data_dir": str((root / "data").resolve()), "artifacts_dir": str((root / "artifacts").resolve())}
+    assert not any(o.get("output_type") == "error" for c in executed.cells for o in c.get("outputs", []))
     _assert_tables_valid(root / "data", [run_id])
     row = _manifest_row(root / "data", run_id)
     assert row["status"] == "ok" and row["error"] == ""
@@ -150,12 +159,13 @@ def test_smoke_job_through_papermill_writes_valid_tables_and_manifest(papermill_
     checkpoints = tasks.get_profile(TASK, algo, "smoke").checkpoint_steps
     fractions = results.read_table(root / "data", "gradient_subspace_fraction")
     assert sorted(fractions.loc[fractions["algo"] == algo, "step"].unique()) == list(checkpoints)
+    assert sorted(fractions.loc[fractions["algo"] == algo, "k"].unique()) == [1, K]
 
 
 # --- CLI --------------------------------------------------------------------------------------------
 
 
-def test_cli_run_smoke_job_returns_0_and_matches_the_notebook(papermill_runs, tmp_path, capsys):
+def test_cli_run_smoke_job_returns_0_and_matches_the_notebook(swept, tmp_path, capsys):
     data, artifacts = tmp_path / "data", tmp_path / "artifacts"
     code = cli.main(["run", "--task", TASK, "--algo", "sac", "--seed", "0", "--profile", "smoke",
                      "--k", str(K), "--data-dir", str(data), "--artifacts-dir", str(artifacts)])
@@ -164,8 +174,8 @@ def test_cli_run_smoke_job_returns_0_and_matches_the_notebook(papermill_runs, tm
     assert run_id in capsys.readouterr().out
     _assert_tables_valid(data, [run_id])
     assert _manifest_row(data, run_id)["status"] == "ok"
-    # the same job through papermill (another process) wrote the same bytes
-    _assert_same_tables(data, papermill_runs[0] / "data", [run_id])
+    # the same job through the sweep (a papermill kernel on a Dask worker) wrote the same bytes
+    _assert_same_tables(data, swept[0] / "data", [run_id])
 
 
 def test_cli_tasks_prints_every_task(capsys):
@@ -339,55 +349,59 @@ def test_sweep_plan_validates_every_job_first(tmp_path):
 # --- sweep ------------------------------------------------------------------------------------------
 
 
-def test_sweep_runs_two_jobs_on_a_local_cluster(swept, papermill_runs):
-    root, jobs, summary = swept
-    run_ids = [j.key.run_id for j in jobs]
+def test_sweep_runs_jobs_on_a_local_cluster_and_records_a_failing_one(swept):
+    root, jobs, failing, summary = swept
     assert list(summary.columns) == ["run_id", "status", "minutes", "notebook", "error"]
-    assert sorted(summary["run_id"]) == sorted(run_ids)
-    assert (summary["status"] == "ok").all(), summary.to_dict("records")
-    for path in summary["notebook"]:
+    assert sorted(summary["run_id"]) == sorted(j.key.run_id for j in jobs + [failing])
+    status = dict(zip(summary["run_id"], summary["status"]))
+    assert [status[j.key.run_id] for j in jobs] == ["ok", "ok"], summary.to_dict("records")
+    for path in summary["notebook"]:  # kept for every job, the failed one included
         assert Path(path).exists() and Path(path).parent == (root / "artifacts" / "notebooks").resolve()
-    _assert_tables_valid(root / "data", run_ids)
+    _assert_tables_valid(root / "data", [j.key.run_id for j in jobs])
     for job in jobs:
         row = _manifest_row(root / "data", job.key.run_id)
         assert row["status"] == "ok" and row["params_hash"] == results.params_hash(job.params())
-    # the direct papermill runs of the same jobs wrote the same bytes
-    _assert_same_tables(root / "data", papermill_runs[0] / "data", run_ids)
+
+    failed = summary.set_index("run_id").loc[failing.key.run_id]
+    assert failed["status"] == "failed" and "boom" in failed["error"]
+    row = _manifest_row(root / "data", failing.key.run_id)
+    assert row["status"] == "failed" and "boom" in row["error"]
+    assert row["params_hash"] == results.params_hash(failing.params())
+    assert not any(results.table_path(root / "data", t, failing.key).exists() for t in results.SCHEMAS)
 
 
-def test_sweep_again_skips_finished_jobs(swept):
-    root, jobs, _ = swept
+def test_sweep_again_skips_finished_jobs_only(swept):
+    root, jobs, failing, _ = swept
     manifest = (root / "data" / "manifest.csv").read_bytes()
     again = sweep.sweep(jobs, workers=2)
     assert sorted(again["run_id"]) == sorted(j.key.run_id for j in jobs)
     assert (again["status"] == "skipped").all()
     assert (root / "data" / "manifest.csv").read_bytes() == manifest
-    # other parameters are another job: not skipped
+    # a failed job, or the same job with other parameters, is not finished: a sweep would run it
+    assert not sweep._finished(failing)
     changed = Job.create(TASK, "ppo", 0, "smoke", data_dir=root / "data", artifacts_dir=root / "artifacts", k=1)
     assert not sweep._finished(changed)
 
 
-def test_sweep_records_a_failing_job_and_runs_the_others(tmp_path):
+def test_every_override_the_sweep_accepts_reaches_the_notebook(tmp_path):
+    """A sweep job's profile overrides must be the notebook's too, or the notebook runs another job
+    (other settings, another params_hash: the sweep would never see it finished)."""
+    try:
+        jobs = sweep.plan("smoke", task_names=[TASK], algos=["sac"], seeds=[0], data_dir=tmp_path / "data",
+                          artifacts_dir=tmp_path / "artifacts", k=3, n_random=64)
+    except ValueError as err:  # also fine: the sweep refuses what the notebook cannot take
+        assert "n_random" in str(err)
+        return
+    # The template up to the cell that creates the job, then a cell that reports the job's params.
     template = nbformat.read(sweep.TEMPLATE, as_version=4)
-    where = next(i for i, c in enumerate(template.cells) if "parameters" in c.metadata.get("tags", []))
-    template.cells.insert(where + 1, nbformat.v4.new_code_cell(
-        'if algo == "ppo":\n    raise RuntimeError("boom")'))
-    failing = tmp_path / "failing.ipynb"
-    nbformat.write(template, failing)
-
-    jobs = sweep.plan("smoke", task_names=[TASK], algos=["ppo", "sac"], seeds=[1], data_dir=tmp_path / "data",
-                      artifacts_dir=tmp_path / "artifacts", k=K)
-    summary = sweep.sweep(jobs, workers=2, template=failing).set_index("run_id")
-    ppo, sac = f"{TASK}_ppo_smoke_seed1", f"{TASK}_sac_smoke_seed1"
-    assert summary.loc[ppo, "status"] == "failed" and "boom" in summary.loc[ppo, "error"]
-    assert summary.loc[sac, "status"] == "ok", summary.loc[sac].to_dict()
-    assert Path(summary.loc[ppo, "notebook"]).exists()  # kept for inspection
-    failed = _manifest_row(tmp_path / "data", ppo)
-    assert failed["status"] == "failed" and "boom" in failed["error"]
-    assert failed["params_hash"] == results.params_hash(jobs[0].params())
-    assert _manifest_row(tmp_path / "data", sac)["status"] == "ok"
-    assert not results.table_path(tmp_path / "data", "eigenvalues", jobs[0].key).exists()
-    _assert_tables_valid(tmp_path / "data", [sac])
-    # the failed job is not finished: a second sweep runs it again (and only it)
-    assert not sweep._finished(jobs[0]) and sweep._finished(jobs[1])
-
+    last = next(i for i, c in enumerate(template.cells) if "Job.create" in c.source)
+    template.cells = template.cells[:last + 1] + [nbformat.v4.new_code_cell(
+        "import json, pathlib\n"
+        "pathlib.Path(data_dir, 'notebook_params.json').write_text(json.dumps(job.params(), default=str))")]
+    head = tmp_path / "head.ipynb"
+    nbformat.write(template, head)
+    row = sweep.execute(jobs[0], head)
+    assert row["status"] == "ok", row["error"]
+    seen = json.loads((tmp_path / "data" / "notebook_params.json").read_text())
+    assert seen["overrides"] == {"k": 3, "n_random": 64}
+    assert results.params_hash(seen) == results.params_hash(jobs[0].params())
