@@ -163,9 +163,8 @@ def _run(job: Job, progress: bool | None) -> dict[str, pd.DataFrame]:
 
 
 def _analyse_cached(job: Job, step: int, settings: AnalysisSettings, warm, *, spectrum: bool) -> CheckpointAnalysis:
-    """Analyse one checkpoint, or load the cached result of an earlier (interrupted) run of the same
-    parameters (the cache folder is named by their hash: other settings never reuse it)."""
-    cache = job.run_dir / "analysis" / results.params_hash(job.params()) / f"step{step:09d}.pkl"
+    """Analyse one checkpoint, or load the cached result of an earlier (interrupted) run."""
+    cache = analysis_cache(job, step)
     if cache.exists():
         with open(cache, "rb") as handle:
             return pickle.load(handle)
@@ -184,6 +183,12 @@ def _analyse_cached(job: Job, step: int, settings: AnalysisSettings, warm, *, sp
                                                               ignore_index=True)})
     results.atomic_write_bytes(cache, pickle.dumps(result))
     return result
+
+
+def analysis_cache(job: Job, step: int) -> Path:
+    """Where one checkpoint's analysis is cached: a folder named by the hash of the job's parameters,
+    so that a run with other settings (k, N, method, ...) never reuses it."""
+    return job.run_dir / "analysis" / results.params_hash(job.params()) / f"step{step:09d}.pkl"
 
 
 def _sample_seed(seed: int, step: int) -> int:

@@ -210,6 +210,15 @@ def test_cli_bad_parameters_exit_2_before_any_compute(tmp_path, capsys):
 # --- resume after a kill ----------------------------------------------------------------------------
 
 
+def test_analysis_cache_is_shared_only_by_jobs_with_the_same_parameters(tmp_path):
+    same = [Job.create(TASK, "ppo", 0, "smoke", data_dir=tmp_path / d, artifacts_dir=tmp_path / "a")
+            for d in ("d1", "d2")]  # the data folder is not a parameter of the numbers
+    other = Job.create(TASK, "ppo", 0, "smoke", data_dir=tmp_path / "d1", artifacts_dir=tmp_path / "a", k=2)
+    assert job_module.analysis_cache(same[0], 256) == job_module.analysis_cache(same[1], 256)
+    assert job_module.analysis_cache(other, 256) != job_module.analysis_cache(same[0], 256)
+    assert job_module.analysis_cache(other, 256).parent.parent == other.run_dir / "analysis"
+
+
 def test_resume_after_analysis_killed_reuses_cached_checkpoints(small_reference, tmp_path, monkeypatch):
     reference = small_reference("ppo")
     job = _small_job(tmp_path, "ppo")
