@@ -8,9 +8,9 @@ is never returned unless fewer than k eigenvalues exceed it. Three methods share
 ``"arpack"``
     ``eigsh(op, k, which="LA", tol=1e-4, maxiter=500)`` with ARPACK's default ``ncv`` and a start
     vector drawn from ``np.random.default_rng(seed)`` so that a run repeats exactly. One vector per
-    operator call; ARPACK's arithmetic in float64. (The authors' exact setting, one autograd graph
-    in float32 with single-precision ARPACK, is ``gradsub.hessian.GraphHessianOperator`` with
-    ``eigsh``: see ``benchmarks/eigensolver.py``.)
+    operator call; ARPACK's arithmetic in float64. ``benchmarks/eigensolver.py`` runs it on the
+    paper's operator (``gradsub.hessian.GraphHessianOperator``: one float32 autograd graph over all
+    rows) as the baseline the fast method is measured against.
 ``"dense"``
     Materialise the matrix (``op @ I`` in column blocks) and call ``numpy.linalg.eigh``. Small n
     only; :func:`full_spectrum` gives every eigenvalue this way (for the spectrum figure).
