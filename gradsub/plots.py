@@ -9,6 +9,8 @@ import numpy as np
 import pandas as pd
 import seaborn as sns
 
+from gradsub.metrics import PHASES
+
 __all__ = [
     "learning_curve",
     "subspace_fraction_over_training",
@@ -28,7 +30,6 @@ VARIANT_LABELS = {
     ("minibatch", "precise"): "mini-batch grad, precise Hessian",
     ("minibatch", "minibatch"): "mini-batch grad, mini-batch Hessian",
 }
-PHASES = ("initial", "training", "convergence")
 _CURVE_NAMES = {("ppo", "actor"): "PPO actor", ("ppo", "critic"): "PPO critic",
                 ("sac", "actor"): "SAC actor", ("sac", "critic"): "SAC critic"}
 

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from gradsub import metrics, plots, results, tasks
+from gradsub.metrics import PHASES
 
 __all__ = ["Claim", "CLAIMS", "checkpoint_phases", "claims_check", "coverage", "data_dir", "fraction_by_phase",
            "load_tables", "PHASE_WINDOW"]
@@ -247,12 +248,19 @@ def spectrum_summary(spectra: pd.DataFrame) -> pd.DataFrame:
 
 
 def phase_table(by_phase: pd.DataFrame) -> pd.DataFrame:
-    """Mean and standard deviation over seeds of the per-phase S_frac (the numbers behind Figure 2)."""
-    keys = ["task", "algo", "network", "phase", "variant"]
-    grouped = by_phase.groupby(keys)
-    table = grouped["value"].agg(["mean", "std", "count"]).rename(columns={"count": "seeds"})
-    table["random_baseline"] = grouped["random_baseline"].mean()
-    return table.reset_index()
+    """The numbers behind Figure 2, one row per (task, algo, network, variant) and one column per phase:
+    "mean ± std (seeds)" over seeds ("mean (1)" for one seed), and the random level k/n."""
+    keys = ["task", "algo", "network", "variant"]
+    if by_phase.empty:
+        return pd.DataFrame(columns=keys + list(PHASES) + ["k/n"])
+    grouped = by_phase.groupby(keys + ["phase"])["value"]
+    stats = grouped.agg(["mean", "std", "count"]).reset_index()
+    stats["cell"] = [f"{m:.3f} ± {sd:.3f} ({n})" if n > 1 else f"{m:.3f} (1)"
+                     for m, sd, n in zip(stats["mean"], stats["std"], stats["count"])]
+    wide = stats.pivot(index=keys, columns="phase", values="cell").reindex(columns=list(PHASES)).fillna("")
+    wide["k/n"] = by_phase.groupby(keys)["random_baseline"].mean().map(lambda v: f"{v:.2g}")
+    wide.columns.name = None
+    return wide.reset_index()
 
 
 def common_t1(overlaps: pd.DataFrame) -> int:
