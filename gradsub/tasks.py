@@ -443,8 +443,9 @@ _SCHEDULES = {"smoke": _smoke_checkpoints, "cpu": _cpu_checkpoints, "paper": _pa
 # Measured with these sizes (2026-11-24, sweep of commit 6eaeaf4, two or three processes on the two cores):
 # HalfCheetah SAC 69 min in all (training 37, analysis 4-14 min per checkpoint); Pendulum PPO analysis
 # 3-6 min per checkpoint plus ~15 min for the two dense spectra; HalfCheetah PPO over 30 min on its
-# 100k checkpoint alone, where the trained actor's top-100 spectrum spans more than three decades and the
-# block solver recomputes its residuals from the n-sized vectors at every step. So the 45-min budget
+# 100k checkpoint alone, most of it (py-spy) in the block solver recomputing residuals from the n-sized
+# vectors, which it does at every step once the top-k eigenvalues span more than about three decades or a
+# Gram-matrix estimate has misled it (gradsub.lanczos). So the 45-min budget
 # holds for the small networks but not yet for the [256, 256] ones: the solver is the next thing to fix.
 _CPU_SMALL_NETWORK = 20_000  # parameters of the PPO or SAC actor
 
