@@ -11,6 +11,9 @@ import seaborn as sns
 
 from gradsub.metrics import PHASES
 
+# Figure 1's x-axis is linear within this fraction of the largest |eigenvalue| (the bulk near zero).
+SPECTRUM_LINEAR = 1e-4
+
 __all__ = [
     "learning_curve",
     "subspace_fraction_over_training",
@@ -114,18 +117,29 @@ def spectrum_histogram(spectrum: pd.DataFrame) -> plt.Figure:
     panels = spectrum[["task", "algo", "network"]].drop_duplicates().sort_values(["task", "network"])
     if panels.empty:
         return _no_data("no full Hessian spectrum yet")
-    fig, axes = plt.subplots(1, len(panels), figsize=(3.6 * len(panels), 3), squeeze=False)
+    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.2), squeeze=False)
     for ax, (_, row) in zip(axes[0], panels.iterrows()):
         values = spectrum[(spectrum["task"] == row.task) & (spectrum["algo"] == row.algo)
                           & (spectrum["network"] == row.network)]["eigenvalue"].to_numpy()
-        linthresh = max(np.quantile(np.abs(values), 0.5), 1e-12)
+        top = max(float(np.abs(values).max()), 1e-12)
+        # linear within SPECTRUM_LINEAR of the largest |eigenvalue| (the bulk), logarithmic outside
+        linthresh = max(float(np.quantile(np.abs(values), 0.5)), SPECTRUM_LINEAR * top, 1e-12)
         edges = _symlog_edges(values, linthresh)
         ax.hist(values, bins=edges, color="C0")
         ax.set_xscale("symlog", linthresh=linthresh)
+        ax.set_xticks(_symlog_ticks(linthresh, top))
         ax.set_yscale("log")
         ax.set(title=f"{row.task} {row.algo.upper()} {row.network}", xlabel="eigenvalue", ylabel="count")
     fig.tight_layout()
     return fig
+
+
+def _symlog_ticks(linthresh: float, top: float, per_side: int = 3) -> list[float]:
+    """0 and at most ``per_side`` powers of ten on each side, from about linthresh to about top."""
+    low, high = int(np.floor(np.log10(linthresh))), int(np.ceil(np.log10(top)))
+    step = max(1, int(np.ceil((high - low) / per_side)))
+    powers = [10.0 ** d for d in range(high, low - 1, -step)][:per_side]
+    return [-p for p in powers] + [0.0] + powers[::-1]
 
 
 def _symlog_edges(values: np.ndarray, linthresh: float, per_side: int = 25) -> np.ndarray:
