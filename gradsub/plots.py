@@ -60,12 +60,21 @@ def learning_curve(curve: pd.DataFrame) -> plt.Figure:
     return fig
 
 
-def subspace_fraction_over_training(fractions: pd.DataFrame, k_levels=(1, 10, 100)) -> plt.Figure:
-    """S_frac against training steps: columns = network, rows = k; hue = estimator variant.
+def subspace_fraction_over_training(fractions: pd.DataFrame, k_levels=(1, 10, 100), *,
+                                    by: str = "variant") -> plt.Figure:
+    """S_frac against training steps: columns = network, rows = k.
 
-    The dashed grey line is the random-subspace level k/n.
+    by="variant": one curve per estimator variant (for one run or one task and algorithm);
+    by="run": one curve per task and algorithm, precise gradient and precise Hessian only (never pools
+    runs of different tasks or algorithms). The dashed grey line is the random-subspace level k/n.
     """
+    if by not in ("variant", "run"):
+        raise ValueError(f"by must be 'variant' or 'run', got {by!r}")
     data = _with_variant(fractions[fractions["k"].isin(k_levels)])
+    if by == "run":
+        data = data[data["variant"] == VARIANT_LABELS[("precise", "precise")]]
+        data = data.assign(variant=data["task"] + " " + data["algo"].str.upper())
+    hue_order = list(VARIANT_LABELS.values()) if by == "variant" else sorted(set(data["variant"]))
     if data.empty:
         return _no_data("no gradient subspace fractions yet")
     ks = sorted(data["k"].unique())
@@ -75,7 +84,7 @@ def subspace_fraction_over_training(fractions: pd.DataFrame, k_levels=(1, 10, 10
     for (i, k), (j, network) in itertools.product(enumerate(ks), enumerate(networks)):
         ax = axes[i][j]
         part = data[(data["k"] == k) & (data["network"] == network)]
-        sns.lineplot(data=part, x="step", y="value", hue="variant", hue_order=list(VARIANT_LABELS.values()),
+        sns.lineplot(data=part, x="step", y="value", hue="variant", hue_order=hue_order,
                      ax=ax, errorbar="sd", marker="o", legend=(i == 0 and j == len(networks) - 1))
         baseline = part.groupby("step")["random_baseline"].mean()
         ax.plot(baseline.index, baseline.values, ls="--", color="grey", lw=1)
@@ -235,7 +244,7 @@ def overlap_by_k(overlaps: pd.DataFrame, t1: int) -> plt.Figure:
         return _no_data(f"no overlaps from t1 = {t1:,} yet")
     part = part.assign(curve=[_CURVE_NAMES[(a, n)] for a, n in zip(part["algo"], part["network"])])
     grid = sns.relplot(data=part, x="t2", y="value", hue="k", col="curve", kind="line", marker="o",
-                       errorbar="sd", palette="viridis", height=3, aspect=1.1,
+                       errorbar="sd", palette="viridis", height=3, aspect=1.3, col_wrap=2,
                        col_order=[c for c in _CURVE_NAMES.values() if c in set(part["curve"])])
     grid.set(ylim=(0, 1.02), xlabel="t2 (environment steps)", ylabel="S_overlap")
     grid.figure.suptitle(f"t1 = {t1:,}", y=1.02, fontsize=9)
