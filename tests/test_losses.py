@@ -391,6 +391,18 @@ def test_loss_is_row_weighted_sum_over_chunks(every_loss):
         assert _rel_err(chunked_grad, grad) <= CHUNK_TOL, loss.network
 
 
+def test_float32_theta_evaluates_a_float64_policy_in_float32(every_loss):
+    # What mixed-precision solvers do (gradsub.lanczos precision="auto"): the policy stays float64,
+    # theta and hence every parameter and the batch are float32; the result is float32 and close.
+    for loss, batch in every_loss:
+        assert loss.theta.dtype == torch.float64
+        low = loss.fn(loss.theta.float(), batch)
+        assert low.dtype == torch.float32, loss.network
+        assert abs(float(low) - float(loss.fn(loss.theta, batch))) <= 1e-5 * max(1.0, abs(float(low)))
+        grad = torch.func.grad(loss.fn)
+        assert _rel_err(grad(loss.theta.float(), batch).double(), grad(loss.theta, batch)) <= 1e-4, loss.network
+
+
 def test_repeated_evaluation_is_bit_identical(every_loss):
     for loss, batch in every_loss:
         assert torch.equal(loss.fn(loss.theta, batch), loss.fn(loss.theta, batch))
