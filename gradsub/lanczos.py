@@ -114,6 +114,11 @@ WARM_LEAK = 3e-3
 # independent parameters give exact zeros, so anything visibly nonzero means coupling.
 _BLOCK_LEAK = 1e-12
 
+# At most this many diagonal blocks are told apart (one probe product each); the rest of the
+# operator is one block. Networks give a few blocks (two Q-nets); a diagonal operator would give
+# n / 16 and spend the whole pass budget on probes.
+_MAX_BLOCKS = 8
+
 
 @dataclass(frozen=True)
 class SolverStats:
@@ -336,7 +341,8 @@ def top_eigenpairs(
             ``converged=False``); default ``max(200, ceil(4000 / block_size))``.
         max_basis: "block" only: most basis vectors per diagonal block before a restart (default
             ``max(4 (k + guard), k + guard + 3 * block)``, at most the block's size). Memory is
-            about ``16 n max_basis`` bytes: 1.1 GB for n = 144k, k = 100.
+            at most ``16 n max_basis`` bytes (1.1 GB for n = 144k, k = 100), touched only as the
+            basis grows.
         maxiter: "arpack" only: ARPACK's restart limit (paper: 500).
         precision: "block" only. "auto": when the operator has ``with_dtype`` (as
             ``gradsub.hessian.HessianOperator``) and is not float32 itself, iterate with float32
@@ -496,6 +502,11 @@ def _orthonormal_complement(D: np.ndarray, V: np.ndarray | None, rng, *, drop: f
     U, s, _ = scipy.linalg.svd(D, full_matrices=False, check_finite=False)
     keep = s > drop * max(1.0, s[0] if s.size else 1.0)
     Q = U[:, keep]
+    if V is not None and V.shape[1] and Q.shape[1] and s[keep][-1] < 1e-2 * s[0]:
+        # A direction kept with a small singular value s carries D's rounding in span(V) amplified
+        # by 1/s: project once more, or the basis loses orthogonality and Ritz residuals stall at
+        # ~||H|| eps / s.
+        Q, _ = np.linalg.qr(Q - V @ (V.T @ Q))
     m = 0 if V is None else V.shape[1]
     missing = min(b, n - m) - Q.shape[1]
     if fill and missing > 0:
@@ -511,24 +522,23 @@ def _orthonormal_complement(D: np.ndarray, V: np.ndarray | None, rng, *, drop: f
 class _Subspace:
     """Rayleigh-Ritz state of one diagonal block (coordinates lo:hi) of the operator.
 
-    Keeps an orthonormal basis V [n_b, m] and its image AV = H_bb V in preallocated buffers (no
-    copies as the basis grows), the projected matrix G = V^T H V, and the previous step's Ritz
-    coefficients (for the "+k" restart).
+    Keeps an orthonormal basis V [n_b, m] and its image AV = H_bb V in reserved buffers (no
+    copies as the basis grows), the projected matrix G = V^T H V, the previous step's Ritz
+    coefficients (for the "+k" restart), and the Ritz values of soft-locked pairs.
     """
 
     def __init__(self, lo: int, hi: int, max_basis: int):
         self.lo, self.hi = lo, hi
         self.n = hi - lo
         self.max_basis = min(self.n, max_basis)
-        # Written once up front, so the solve holds its peak memory from the first step (and a
-        # short run measures it): 16 n max_basis bytes.
-        self.V = np.zeros((self.n, self.max_basis), order="F")
-        self.AV = np.zeros((self.n, self.max_basis), order="F")
-        self.V.fill(0.0)
-        self.AV.fill(0.0)
+        # Reserved, not written: only the columns in use are ever touched (read as [:, :m]), so
+        # memory grows with the basis up to 16 n max_basis bytes.
+        self.V = np.empty((self.n, self.max_basis), order="F")
+        self.AV = np.empty((self.n, self.max_basis), order="F")
         self.m = 0
         self.G = np.zeros((0, 0))
         self.M = np.zeros((0, 0))  # AV^T AV: residual norms without forming the residuals
+        self.locked = np.zeros(0)  # Ritz values of pairs found converged from the vectors
         self.S_prev: np.ndarray | None = None
         self.theta = np.zeros(0)
         self.S = np.zeros((0, 0))
@@ -552,28 +562,51 @@ class _Subspace:
         theta, S = np.linalg.eigh(0.5 * (self.G + self.G.T))
         self.theta, self.S = theta[::-1], S[:, ::-1]
 
-    def ritz(self, idx):
-        """Ritz vectors ``idx`` (indices or a slice), their images and residuals (block coordinates)."""
+    def residuals(self, idx) -> np.ndarray:
+        """Residuals H x_j - theta_j x_j of the Ritz pairs ``idx`` (block coordinates)."""
         S = self.S[:, idx]
-        X = self.V[:, : self.m] @ S
-        AX = self.AV[:, : self.m] @ S
-        return X, AX, AX - X * self.theta[idx]
+        R = self.AV[:, : self.m] @ S
+        R -= self.V[:, : self.m] @ (S * self.theta[idx])
+        return R
 
     def explicit_residual_norms(self, count: int, group: int = 16) -> np.ndarray:
         """||H x_j - theta_j x_j|| from the vectors, ``group`` columns at a time (bounded memory)."""
         out = np.empty(count)
         for lo in range(0, count, group):
-            out[lo : lo + group] = np.linalg.norm(self.ritz(slice(lo, min(count, lo + group)))[2], axis=0)
+            out[lo : lo + group] = np.linalg.norm(self.residuals(slice(lo, min(count, lo + group))), axis=0)
         return out
 
-    def residual_norms(self, count: int) -> np.ndarray:
+    def gram_residual_norms(self, count: int) -> np.ndarray:
         """||H x_j - theta_j x_j|| for the first ``count`` Ritz pairs from the Gram matrix:
-        s^T M s - theta^2 (V orthonormal, s^T G s = theta). O(m^2 count), no n-sized work; its
-        rounding floor, about sqrt(eps) ||H||, is far below any tolerance it decides here, and a
-        solve ends only on residuals computed from the vectors themselves."""
+        s^T M s - theta^2 (V orthonormal, s^T G s = theta). O(m^2 count), no n-sized work, but the
+        difference cancels: its error is about sqrt(m eps) ||H|| (``screened_residual_norms``)."""
         S = self.S[:, :count]
         r2 = np.einsum("ij,ij->j", S, self.M @ S) - self.theta[:count] ** 2
         return np.sqrt(np.maximum(r2, 0.0))
+
+    def screened_residual_norms(self, count: int, bound: np.ndarray, norm: float) -> np.ndarray:
+        """Residual norms good enough to decide ``r <= bound`` for the first ``count`` pairs.
+
+        The Gram estimate decides the pairs it clearly leaves above their bound (its error is at most
+        ~sqrt(m eps) ||H||; 10x that is the margin). The rest are computed from the vectors, except
+        soft-locked pairs: a pair the vectors found at most half its bound, whose Ritz value is still
+        there to within the bound, counts as converged without recomputing (a converged Ritz value
+        moves by O(r^2)). The solve ends only after every returned pair is checked from the vectors.
+        """
+        r = self.gram_residual_norms(count)
+        margin = 10.0 * np.sqrt(max(self.m, 1) * np.finfo(float).eps) * norm
+        theta = self.theta[:count]
+        locked = np.zeros(count, dtype=bool)
+        if self.locked.size:
+            locked = np.min(np.abs(theta[:, None] - self.locked[None, :]), axis=1) <= bound
+        r[locked] = 0.0
+        near = np.flatnonzero(~locked & (r <= bound + margin))
+        for lo in range(0, near.size, 16):
+            idx = near[lo : lo + 16]
+            r[idx] = np.linalg.norm(self.residuals(idx), axis=0)
+        fresh = near[r[near] <= 0.5 * bound[near]]
+        self.locked = np.concatenate([self.locked, theta[fresh]]) if fresh.size else self.locked
+        return r
 
     def restart(self, incoming: int, nw: int, nwant: int) -> None:
         """Shrink the basis to the leading Ritz vectors plus the previous step's ("+k") so that
@@ -727,7 +760,7 @@ class _BlockSolve:
             nonzero = np.flatnonzero(Y[:, col])
             last = int(nonzero[-1]) if nonzero.size else n - 1
             end = max(last + 1, lo + min(16, n - lo))
-            if end >= n:
+            if end >= n or len(splits) + 1 >= _MAX_BLOCKS:
                 return _sizes(splits, n)
             pending, lo = end, end
 
@@ -833,7 +866,6 @@ class _BlockSolve:
 
         norm_est = 0.0
         iters = 0
-        explicit = False  # residuals from the vectors every step (after a Gram estimate misled)
         while True:
             iters += 1
             ranked = []
@@ -848,33 +880,25 @@ class _BlockSolve:
                 counts[i] += 1
                 kcounts[i] += rank < k
             norm_est = max(norm_est, max(float(np.max(np.abs(s.theta))) for s in subs if s.m))
+            bounds_ = [tol * np.maximum(np.abs(s.theta[:c]), _EPS23 * norm_est)
+                       for s, c in zip(subs, counts)]
 
-            def converged(rnorms):
-                out = []
-                for s, r, c in zip(subs, rnorms, counts):
-                    out.append(r <= tol * np.maximum(np.abs(s.theta[:c]), _EPS23 * norm_est))
-                return out
+            def finished(conv):
+                return len(top) >= k and all(bool(np.all(cv[:kc])) for cv, kc in zip(conv, kcounts))
 
-            # The Gram residuals' rounding floor is ~sqrt(eps) ||H||: below ~10x that, use vectors.
-            floor = 10 * np.sqrt(np.finfo(float).eps) * norm_est
-            from_vectors = explicit or any(
-                bool(np.any(tol * np.abs(s.theta[:kc]) < floor)) for s, kc in zip(subs, kcounts)
-            )
-            if from_vectors:
-                rnorms = [s.explicit_residual_norms(c) for s, c in zip(subs, counts)]
-            else:
-                rnorms = [s.residual_norms(c) for s, c in zip(subs, counts)]
-            conv = converged(rnorms)
-            done = len(top) >= k and all(bool(np.all(cv[:kc])) for cv, kc in zip(conv, kcounts))
+            rnorms = [s.screened_residual_norms(c, bd, norm_est) for s, c, bd in zip(subs, counts, bounds_)]
+            conv = [r <= bd for r, bd in zip(rnorms, bounds_)]
+            done = finished(conv)
             complete = all(s.m >= s.n for s in subs)
             if done or complete or self.passes() >= self.max_passes:
-                if not from_vectors:  # confirm from the vectors themselves
-                    rnorms = [s.explicit_residual_norms(c) for s, c in zip(subs, counts)]
-                    conv = converged(rnorms)
-                    done = len(top) >= k and all(bool(np.all(cv[:kc])) for cv, kc in zip(conv, kcounts))
+                # The answer's residuals always come from the vectors, every returned pair at once.
+                rnorms = [s.explicit_residual_norms(c) for s, c in zip(subs, counts)]
+                conv = [r <= bd for r, bd in zip(rnorms, bounds_)]
+                done = finished(conv)
                 if done or complete or self.passes() >= self.max_passes:
                     return self._assemble(subs, top, rnorms, k, n, done or complete, iters, mode)
-                explicit = True
+                for s in subs:  # a soft-locked pair moved: check every pair again
+                    s.locked = np.zeros(0)
 
             cap = nwant if mode == "basis" else b
             wanted = []
@@ -891,7 +915,7 @@ class _BlockSolve:
                 # next Ritz pairs of this block, then random directions.
                 idx = list(w[:take])
                 idx += list(range(c, min(s.m, c + take - len(idx))))
-                D = s.ritz(idx)[2]
+                D = s.residuals(idx)
                 if D.shape[1] < take:
                     D = np.hstack([D, rng.standard_normal((s.n, take - D.shape[1]))])
                 if s.m + D.shape[1] > s.max_basis:

@@ -107,6 +107,29 @@ def test_block_needs_far_fewer_passes_than_arpack(hessian_matrix):
     assert (arpack.check_passes, arpack.check_products) == (1, 30)
 
 
+def test_steep_spectrum_converges_where_gram_residuals_cancel():
+    # Four decades between the first and the 60th eigenvalue (real critic Hessians span up to ~3),
+    # so tol * lambda_60 ~ 1e-8 ||H||: the Gram residual estimate cannot resolve it and the
+    # residuals near the threshold must come from the vectors.
+    rng = np.random.default_rng(7)
+    lam = np.concatenate([1e3 * np.logspace(0, -4, 80), 1e-2 * rng.standard_normal(520)])
+    H = _matrix(np.sort(lam)[::-1], seed=8)
+    result = top_eigenpairs(spla.aslinearoperator(H), 60, method="block")
+    assert result.stats.converged
+    _check_against_eigh(result, H, 60, gap_at=60)
+
+
+def test_a_diagonal_operator_is_not_split_into_hundreds_of_blocks():
+    # Exactly block-diagonal at every coordinate: block detection stops at a few blocks instead
+    # of spending the pass budget on one probe per 16 coordinates.
+    lam = np.sort(np.concatenate([np.linspace(10.0, 1.0, 20), np.linspace(-0.5, 0.5, 1980)]))[::-1]
+    perm = np.random.default_rng(9).permutation(2000)
+    H = np.diag(lam[perm])
+    result = top_eigenpairs(spla.aslinearoperator(H), 10, method="block")
+    assert result.stats.converged and result.stats.n_blocks <= 8
+    np.testing.assert_allclose(result.values, lam[:10], rtol=TOL)
+
+
 def test_large_negative_eigenvalues_are_never_top():
     # Top algebraic: 3 > 2 > 1 > small bulk; magnitudes dominated by -1000.
     lam = np.concatenate([[3.0, 2.0, 1.0], np.linspace(-0.1, 0.1, 297), [-1000.0, -999.0, -500.0]])
