@@ -247,6 +247,18 @@ def spectrum_summary(spectra: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=columns)
 
 
+def runs_without_spectrum(solver_stats: pd.DataFrame, spectrum: pd.DataFrame) -> pd.DataFrame:
+    """PPO runs with data but no full spectrum (their networks exceed the dense limit of the analysis):
+    one row per run and network with its parameter count."""
+    columns = ["task", "algo", "seed", "network", "n_params"]
+    run = ["task", "algo", "seed", "profile", "network"]
+    ppo = solver_stats[solver_stats["algo"] == "ppo"][run + ["n_params"]].drop_duplicates()
+    have = spectrum[run].drop_duplicates().assign(_has=True)
+    missing = ppo.merge(have, on=run, how="left")
+    missing = missing[missing["_has"].isna()]
+    return missing[columns].sort_values(columns).reset_index(drop=True)
+
+
 def phase_table(by_phase: pd.DataFrame) -> pd.DataFrame:
     """The numbers behind Figure 2, one row per (task, algo, network, variant) and one column per phase:
     "mean ± std (seeds)" over seeds ("mean (1)" for one seed), and the random level k/n."""
@@ -257,7 +269,8 @@ def phase_table(by_phase: pd.DataFrame) -> pd.DataFrame:
     stats = grouped.agg(["mean", "std", "count"]).reset_index()
     stats["cell"] = [f"{m:.3f} ± {sd:.3f} ({n})" if n > 1 else f"{m:.3f} (1)"
                      for m, sd, n in zip(stats["mean"], stats["std"], stats["count"])]
-    wide = stats.pivot(index=keys, columns="phase", values="cell").reindex(columns=list(PHASES)).fillna("")
+    wide = stats.pivot(index=keys, columns="phase", values="cell")
+    wide = wide.reindex(columns=list(PHASES), fill_value="").fillna("")
     wide["k/n"] = by_phase.groupby(keys)["random_baseline"].mean().map(lambda v: f"{v:.2g}")
     wide.columns.name = None
     return wide.reset_index()

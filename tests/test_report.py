@@ -1,0 +1,104 @@
+"""gradsub.report: the book's derived tables and the claims verdicts, on small frames with known answers."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from gradsub import report
+
+RUN = {"seed": 0, "profile": "cpu"}
+
+
+def _fractions(values: dict[tuple[str, str], float], *, k: int = 100, n: int = 10_000, step: int = 50_000,
+               gradient: str = "precise", hessian: str = "precise") -> pd.DataFrame:
+    """A gradient_subspace_fraction frame: one row per (algo, network) -> S_frac, on task T-<algo>."""
+    columns = ["task", "algo", "seed", "profile", "step", "network", "k", "gradient", "hessian", "value",
+               "random_baseline", "n_params"]
+    return pd.DataFrame(columns=columns, data=[
+        {"task": f"T-{algo}", "algo": algo, **RUN, "step": step, "network": network, "k": k,
+         "gradient": gradient, "hessian": hessian, "value": value, "random_baseline": k / n, "n_params": n}
+        for (algo, network), value in values.items()
+    ])
+
+
+def _check(name: str, tables: dict[str, pd.DataFrame]) -> tuple[str, str]:
+    claims = report.claims_check(tables).set_index("claim")
+    return claims.loc[name, "ours"], claims.loc[name, "verdict"]
+
+
+def _tables(fractions=None, overlaps=None, spectrum=None) -> dict[str, pd.DataFrame]:
+    empty_overlap = pd.DataFrame(columns=["task", "algo", "seed", "profile", "network", "k", "t1", "t2",
+                                          "value", "random_baseline"])
+    empty_spectrum = pd.DataFrame(columns=["task", "algo", "seed", "profile", "step", "network", "index",
+                                           "eigenvalue"])
+    return {"gradient_subspace_fraction": fractions if fractions is not None else _fractions({}),
+            "subspace_overlap": overlaps if overlaps is not None else empty_overlap,
+            "spectrum": spectrum if spectrum is not None else empty_spectrum}
+
+
+def test_every_claim_says_not_enough_data_without_data():
+    claims = report.claims_check(_tables())
+    assert list(claims["claim"]) == ["C1", "C2", "C3", "C4", "C5", "C6"]
+    assert set(claims["verdict"]) == {"not enough data"}
+
+
+@pytest.mark.parametrize("value, verdict", [(0.5, "holds"), (0.05, "does not hold")])
+def test_c2_compares_the_smallest_fraction_with_ten_times_the_random_level(value, verdict):
+    # k/n = 0.01: 0.5 is 50x the random level (holds), 0.05 only 5x (does not hold).
+    fractions = _fractions({("ppo", "actor"): value, ("ppo", "critic"): 0.9})
+    ours, got = _check("C2", _tables(fractions))
+    assert got == verdict
+    assert f"{value / 0.01:.3g}" in ours
+
+
+def test_c4_needs_both_algorithms_and_checks_the_ordering():
+    ppo_only = _fractions({("ppo", "actor"): 0.3, ("ppo", "critic"): 0.6})
+    assert _check("C4", _tables(ppo_only))[1] == "not enough data"
+    paper_like = _fractions({("ppo", "actor"): 0.3, ("ppo", "critic"): 0.6,
+                             ("sac", "actor"): 0.5, ("sac", "critic"): 0.8})
+    assert _check("C4", _tables(paper_like))[1] == "holds"
+    sac_lower = _fractions({("ppo", "actor"): 0.3, ("ppo", "critic"): 0.6,
+                            ("sac", "actor"): 0.2, ("sac", "critic"): 0.8})
+    assert _check("C4", _tables(sac_lower))[1] == "does not hold"
+
+
+def test_c1_wants_a_few_outliers_over_a_bulk_near_zero():
+    rng = np.random.default_rng(0)
+    bulk = 1e-3 * rng.standard_normal(995)
+
+    def spectrum(values):
+        return pd.DataFrame({"task": "T", "algo": "ppo", **RUN, "step": 10, "network": "actor",
+                             "index": np.arange(len(values)), "eigenvalue": values})
+
+    outliers = spectrum(np.concatenate([[50.0, 20.0, 8.0, 3.0, 1.0], bulk]))
+    assert _check("C1", _tables(spectrum=outliers))[1] == "holds"
+    flat = spectrum(np.linspace(1.0, 2.0, 1000))  # no bulk near zero: largest / median = 1.3
+    assert _check("C1", _tables(spectrum=flat))[1] == "does not hold"
+
+
+def test_runs_without_spectrum_lists_ppo_networks_with_data_but_no_spectrum():
+    stats = pd.DataFrame([
+        {"task": task, "algo": algo, **RUN, "step": 0, "network": net, "n_params": n}
+        for task, algo, n in [("Small", "ppo", 4_000), ("Big", "ppo", 70_000), ("Big", "sac", 70_000)]
+        for net in ("actor", "critic")
+    ])
+    spectrum = pd.DataFrame([{"task": "Small", "algo": "ppo", **RUN, "step": 0, "network": net, "index": 0,
+                              "eigenvalue": 1.0} for net in ("actor", "critic")])
+    missing = report.runs_without_spectrum(stats, spectrum)
+    assert missing[["task", "network", "n_params"]].values.tolist() == [["Big", "actor", 70_000],
+                                                                       ["Big", "critic", 70_000]]
+
+
+def test_phase_table_has_one_row_per_curve_and_mean_sd_over_seeds():
+    by_phase = pd.DataFrame([
+        {"task": "T", "algo": "ppo", "network": "actor", "variant": "v", "phase": phase, "seed": seed,
+         "value": value, "random_baseline": 0.01}
+        for phase, seed, value in [("initial", 0, 0.2), ("initial", 1, 0.4), ("convergence", 0, 0.7)]
+    ])
+    table = report.phase_table(by_phase)
+    assert len(table) == 1
+    row = table.iloc[0]
+    assert row["initial"] == f"0.300 ± {np.std([0.2, 0.4], ddof=1):.3f} (2)"
+    assert row["convergence"] == "0.700 (1)"
+    assert row["training"] == ""
+    assert row["k/n"] == "0.01"
