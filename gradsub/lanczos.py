@@ -539,6 +539,7 @@ class _Subspace:
         self.G = np.zeros((0, 0))
         self.M = np.zeros((0, 0))  # AV^T AV: residual norms without forming the residuals
         self.locked = np.zeros(0)  # Ritz values of pairs found converged from the vectors
+        self.gram_error = 0.0  # largest |r^2 (Gram) - r^2 (vectors)| seen: the Gram estimate's error
         self.S_prev: np.ndarray | None = None
         self.theta = np.zeros(0)
         self.S = np.zeros((0, 0))
@@ -587,23 +588,33 @@ class _Subspace:
     def screened_residual_norms(self, count: int, bound: np.ndarray, norm: float) -> np.ndarray:
         """Residual norms good enough to decide ``r <= bound`` for the first ``count`` pairs.
 
-        The Gram estimate decides the pairs it clearly leaves above their bound (its error is at most
-        ~sqrt(m eps) ||H||; 10x that is the margin). The rest are computed from the vectors, except
-        soft-locked pairs: a pair the vectors found at most half its bound, whose Ritz value is still
-        there to within the bound, counts as converged without recomputing (a converged Ritz value
-        moves by O(r^2)). The solve ends only after every returned pair is checked from the vectors.
+        The Gram estimate decides the pairs it leaves clearly above their bound; "clearly" means by
+        more than its error, which is measured: every pair computed from the vectors compares the two,
+        and the margin is twice the largest difference seen (before any, the rounding bound
+        ~sqrt(m eps) ||H||). The rest are computed from the vectors, except soft-locked pairs: a pair
+        the vectors found at most half its bound, whose Ritz value is still there to within the
+        bound, counts as converged without recomputing (a converged Ritz value moves by O(r^2)). The
+        margin only decides what is recomputed: the solve ends only after every returned pair is
+        checked from the vectors.
         """
         r = self.gram_residual_norms(count)
-        margin = 10.0 * np.sqrt(max(self.m, 1) * np.finfo(float).eps) * norm
+        if self.gram_error > 0:
+            margin = 2.0 * np.sqrt(self.gram_error)
+        else:
+            margin = 10.0 * np.sqrt(max(self.m, 1) * np.finfo(float).eps) * norm
         theta = self.theta[:count]
         locked = np.zeros(count, dtype=bool)
         if self.locked.size:
             locked = np.min(np.abs(theta[:, None] - self.locked[None, :]), axis=1) <= bound
-        r[locked] = 0.0
         near = np.flatnonzero(~locked & (r <= bound + margin))
+        gram = r[near]
         for lo in range(0, near.size, 16):
             idx = near[lo : lo + 16]
             r[idx] = np.linalg.norm(self.residuals(idx), axis=0)
+        if near.size:
+            floor = np.finfo(float).eps * norm**2
+            self.gram_error = max(self.gram_error, floor, float(np.max(np.abs(gram**2 - r[near] ** 2))))
+        r[locked] = 0.0
         fresh = near[r[near] <= 0.5 * bound[near]]
         self.locked = np.concatenate([self.locked, theta[fresh]]) if fresh.size else self.locked
         return r
@@ -880,20 +891,20 @@ class _BlockSolve:
                 counts[i] += 1
                 kcounts[i] += rank < k
             norm_est = max(norm_est, max(float(np.max(np.abs(s.theta))) for s in subs if s.m))
-            bounds_ = [tol * np.maximum(np.abs(s.theta[:c]), _EPS23 * norm_est)
+            limits = [tol * np.maximum(np.abs(s.theta[:c]), _EPS23 * norm_est)
                        for s, c in zip(subs, counts)]
 
             def finished(conv):
                 return len(top) >= k and all(bool(np.all(cv[:kc])) for cv, kc in zip(conv, kcounts))
 
-            rnorms = [s.screened_residual_norms(c, bd, norm_est) for s, c, bd in zip(subs, counts, bounds_)]
-            conv = [r <= bd for r, bd in zip(rnorms, bounds_)]
+            rnorms = [s.screened_residual_norms(c, bd, norm_est) for s, c, bd in zip(subs, counts, limits)]
+            conv = [r <= bd for r, bd in zip(rnorms, limits)]
             done = finished(conv)
             complete = all(s.m >= s.n for s in subs)
             if done or complete or self.passes() >= self.max_passes:
                 # The answer's residuals always come from the vectors, every returned pair at once.
                 rnorms = [s.explicit_residual_norms(c) for s, c in zip(subs, counts)]
-                conv = [r <= bd for r, bd in zip(rnorms, bounds_)]
+                conv = [r <= bd for r, bd in zip(rnorms, limits)]
                 done = finished(conv)
                 if done or complete or self.passes() >= self.max_passes:
                     return self._assemble(subs, top, rnorms, k, n, done or complete, iters, mode)
