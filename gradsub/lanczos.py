@@ -796,8 +796,7 @@ class _BlockSolve:
     def run(self, sizes, warm_start) -> _Result:
         tol = self.tol
         if self.low is not None:
-            # float32 products: iterate to tol / 2, leaving the other half for their rounding.
-            result = self._call_fast(self._iterate, sizes, warm_start, tol=0.5 * tol)
+            result = self._call_fast(self._float32_phase, sizes, warm_start)
         else:
             result = self._iterate(self.high, sizes, warm_start, tol=tol)
         if self.low is None or not result.converged:  # (also: float32 failed and fell back)
@@ -812,8 +811,20 @@ class _BlockSolve:
         return dataclasses.replace(refined, float32_error=error,
                                    iterations=result.iterations + refined.iterations)
 
+    def _float32_phase(self, op, sizes, warm_start) -> _Result:
+        """Iterate with float32 products to tol / 2 (the other half is left for their rounding), but
+        no pair below four times the float32 error of a product, measured first on random unit
+        vectors: float32 cannot certify residuals below its own error (a spectrum spanning more than
+        ~3 decades in its top k), and the refinement in ``run`` takes those pairs from there."""
+        if op is self.high:  # the float32 twin failed: the operator's own dtype throughout
+            return self._iterate(op, sizes, warm_start, tol=self.tol)
+        unit = self.rng.standard_normal((op.shape[0], 3))
+        floor = 4.0 * self._float32_error(unit / np.linalg.norm(unit, axis=0))
+        return self._iterate(op, sizes, warm_start, tol=0.5 * self.tol, floor=floor)
+
     def _float32_error(self, vectors: np.ndarray) -> float:
-        """Largest ||H32 x - H x|| over a few unit Ritz vectors, on a subsample of chunk_size rows."""
+        """Largest ||H32 x - H x|| over a few unit vectors (first, middle and last column), on a
+        subsample of chunk_size rows."""
         op = self.high.operator
         k = vectors.shape[1]
         X = vectors[:, sorted({0, k // 2, k - 1})]
@@ -829,8 +840,9 @@ class _BlockSolve:
         self.probe_products += high.n_products + low.n_products
         return float(np.max(np.linalg.norm(diff, axis=0)))
 
-    def _iterate(self, op, sizes, warm_start, *, tol, basis=False) -> _Result:
-        """Block Krylov-Davidson on every diagonal block at once (module notes)."""
+    def _iterate(self, op, sizes, warm_start, *, tol, basis=False, floor=0.0) -> _Result:
+        """Block Krylov-Davidson on every diagonal block at once (module notes). A pair converges
+        when its residual is at most max(tol * max(|theta|, eps^(2/3) ||H||), floor)."""
         k, rng = self.k, self.rng
         n = op.shape[0]
         guard = min(n - k, max(5, int(np.ceil(0.15 * k))))
@@ -891,8 +903,8 @@ class _BlockSolve:
                 counts[i] += 1
                 kcounts[i] += rank < k
             norm_est = max(norm_est, max(float(np.max(np.abs(s.theta))) for s in subs if s.m))
-            limits = [tol * np.maximum(np.abs(s.theta[:c]), _EPS23 * norm_est)
-                       for s, c in zip(subs, counts)]
+            limits = [np.maximum(tol * np.maximum(np.abs(s.theta[:c]), _EPS23 * norm_est), floor)
+                      for s, c in zip(subs, counts)]
 
             def finished(conv):
                 return len(top) >= k and all(bool(np.all(cv[:kc])) for cv, kc in zip(conv, kcounts))

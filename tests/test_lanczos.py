@@ -257,6 +257,54 @@ def test_float32_operator_is_accepted():
     assert result.vectors.dtype == np.float64
 
 
+class _TwinOperator(spla.LinearOperator):
+    """A matrix operator with a ``with_dtype`` twin, as HessianOperator. The float32 twin's products
+    carry rounding noise of ~1e-7 ||H|| ||x|| that differs from call to call, as a float32 Hessian-vector
+    product summed over chunks does (a float32 matrix alone would be an exact, slightly different
+    operator)."""
+
+    def __init__(self, H: np.ndarray, noise: float = 0.0):
+        super().__init__(H.dtype, H.shape)
+        self.matrix, self.noise = H, noise
+        self.rng = np.random.default_rng(0)
+
+    def _matmat(self, X):
+        X = X.astype(self.matrix.dtype)
+        Y = self.matrix @ X
+        if self.noise:
+            scale = self.noise * np.linalg.norm(self.matrix, 2) * np.linalg.norm(X, axis=0)
+            Y += (scale * self.rng.standard_normal(Y.shape)).astype(Y.dtype)
+        return Y
+
+    def _matvec(self, x):
+        return self._matmat(x[:, None])[:, 0]
+
+    def with_dtype(self, dtype):
+        noise = 1e-7 if np.dtype(dtype) == np.float32 else 0.0
+        return _TwinOperator(self.matrix.astype(dtype), noise)
+
+
+def test_mixed_precision_iterates_in_float32_and_meets_tol_in_float64(hessian_matrix, hessian_eig):
+    result = top_eigenpairs(_TwinOperator(hessian_matrix), 30, method="block")
+    assert result.stats.converged
+    assert result.stats.n_products_float32 > 0 and result.stats.float32_error > 0
+    _check_against_eigh(result, hessian_matrix, 30, gap_at=5, eig=hessian_eig)
+
+
+def test_mixed_precision_refines_what_float32_cannot_resolve():
+    # Top 40 from 1e4 down to 0.1: tol * 0.1 = 1e-5 is ~1e-9 ||H||, far below float32's ~1e-7 ||H||
+    # error per product. The float32 phase stops at its own floor and float64 finishes the job
+    # (before: it spent the whole pass budget trying, and returned converged=False).
+    rng = np.random.default_rng(13)
+    lam = np.concatenate([1e4 * np.logspace(0, -5, 40), 0.05 * rng.random(300) - 0.02])
+    H = _matrix(np.sort(lam)[::-1], seed=14)
+    result = top_eigenpairs(_TwinOperator(H), 40, method="block")
+    assert result.stats.converged
+    assert result.stats.n_products_float32 > 0 and result.stats.n_products > result.stats.n_products_float32
+    assert result.stats.n_data_passes < 200
+    _check_against_eigh(result, H, 40, gap_at=40)
+
+
 def test_budget_exhaustion_warns_and_flags_not_converged(hessian_matrix):
     with pytest.warns(RuntimeWarning, match="did not reach tol"):
         result = top_eigenpairs(spla.aslinearoperator(hessian_matrix), 30, max_passes=2)
