@@ -799,12 +799,16 @@ class _BlockSolve:
             result = self._call_fast(self._float32_phase, sizes, warm_start)
         else:
             result = self._iterate(self.high, sizes, warm_start, tol=tol)
-        if self.low is None or not result.converged:  # (also: float32 failed and fell back)
+        if self.low is None:  # (also: float32 failed and fell back)
             return result
         error = self._float32_error(result.vectors)
         norm = max(float(np.max(np.abs(result.values))), np.finfo(float).tiny)
         denom = np.maximum(np.abs(result.values), _EPS23 * norm)
         if np.all(result.residual_norms + 2.0 * error <= tol * denom):
+            # Met tol with float32's error included (also when the float32 phase ran out of passes
+            # short of its own tol / 2).
+            return dataclasses.replace(result, float32_error=error, converged=True)
+        if not result.converged:  # the pass budget is spent
             return dataclasses.replace(result, float32_error=error)
         # float32 cannot resolve some pairs: refine all of them in the operator's own dtype.
         refined = self._iterate(self.high, sizes, result.guard_vectors(), tol=tol, basis=True)
