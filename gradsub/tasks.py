@@ -440,13 +440,20 @@ _SCHEDULES = {"smoke": _smoke_checkpoints, "cpu": _cpu_checkpoints, "paper": _pa
 # 294 ms, critic (71k) 273 ms; HalfCheetah SAC actor (73k) about 0.5 s, critic (144k) about 0.7 s.
 # So N = 10,000 keeps a small network's checkpoint near a minute, and the [256, 256] networks get
 # 4,096 (PPO, up to 7 checkpoints) or 2,048 (SAC, whose training already takes ~20 of the 45 min).
-# Measured with these sizes (2026-11-24, sweep of commit 6eaeaf4, two or three processes on the two cores):
-# HalfCheetah SAC 69 min in all (training 37, analysis 4-14 min per checkpoint); Pendulum PPO analysis
-# 3-6 min per checkpoint plus ~15 min for the two dense spectra; HalfCheetah PPO over 30 min on its
-# 100k checkpoint alone, most of it (py-spy) in the block solver recomputing residuals from the n-sized
-# vectors, which it does at every step once the top-k eigenvalues span more than about three decades or a
-# Gram-matrix estimate has misled it (gradsub.lanczos). So the 45-min budget
-# holds for the small networks but not yet for the [256, 256] ones: the solver is the next thing to fix.
+# Measured with these sizes (2026-11-24, sweeps of commit 6eaeaf4, two or three processes on the two
+# cores): Pendulum PPO analysis 2-6 min per checkpoint plus ~15 min for the two dense spectra; Pendulum
+# SAC 14 min for its last checkpoint; Finger-spin PPO (18k) 48 min for the analysis of 7 checkpoints
+# (training done before); HalfCheetah SAC 69 min in all (training 32, solves 30); HalfCheetah PPO
+# 125 min (training 33, solves 86, of which 39 on the 100k checkpoint). Two causes, per py-spy: the
+# solver recomputed residuals from the n-sized vectors at every step once the top k spanned over ~3
+# decades (fixed at 407328b: only pairs near their threshold), and on that checkpoint's critic the
+# top 100 end inside a flat tail (the last ~80 within a factor ~3), where a Krylov method converges
+# about one pair per block step, and float32 products spent the whole pass budget trying to reach
+# tol / 2 (fixed at 90bb360 and b3f773b). Re-timed on that critic's solve (N = 4096, under the same
+# kind of load): 16 min for 3,600 products at 90bb360 against 30 min for 2,382 products in the sweep
+# (most of the difference is the residual recomputation). So the 45-min budget holds
+# for the small networks and not yet for the [256, 256] ones; the next step is to re-time them on an
+# idle machine with the fixed solver and, if still over, give them fewer checkpoints or a smaller N.
 _CPU_SMALL_NETWORK = 20_000  # parameters of the PPO or SAC actor
 
 
