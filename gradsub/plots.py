@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 
 import matplotlib.pyplot as plt
+from matplotlib.ticker import FuncFormatter, MaxNLocator
 import numpy as np
 import pandas as pd
 import seaborn as sns
@@ -55,6 +56,7 @@ def learning_curve(curve: pd.DataFrame) -> plt.Figure:
         sns.lineplot(data=evals, x="step", y="episode_return", ax=ax, color="C1", marker="o",
                      label="deterministic evaluation", errorbar="sd")
     ax.set(xlabel="environment steps", ylabel="episode return")
+    _step_axis(ax)
     ax.legend(loc="best", fontsize=8)
     fig.tight_layout()
     return fig
@@ -89,6 +91,7 @@ def subspace_fraction_over_training(fractions: pd.DataFrame, k_levels=(1, 10, 10
         baseline = part.groupby("step")["random_baseline"].mean()
         ax.plot(baseline.index, baseline.values, ls="--", color="grey", lw=1)
         ax.set(title=f"{network}, k = {k}", ylim=(0, 1.02), xlabel="environment steps", ylabel="S_frac")
+        _step_axis(ax)
     if axes[0][-1].get_legend():
         sns.move_legend(axes[0][-1], "upper left", bbox_to_anchor=(1.02, 1), fontsize=8, title=None)
     fig.tight_layout()
@@ -108,6 +111,7 @@ def overlap_over_training(overlaps: pd.DataFrame, t1: int | None = None, k: int 
     ax.plot(baseline.index, baseline.values, ls="--", color="grey", lw=1, label="random k/n")
     ax.set(xlabel="t2 (environment steps)", ylabel="S_overlap", ylim=(0, 1.02),
            title=f"overlap with the subspace at t1 = {t1:,}, k = {k}")
+    _step_axis(ax)
     ax.legend(fontsize=8)
     fig.tight_layout()
     return fig
@@ -163,7 +167,7 @@ def subspace_fraction_bars(by_phase: pd.DataFrame) -> plt.Figure:
     by_phase: rows (task, algo, network, phase, variant, seed, value, random_baseline), e.g. from
     ``gradsub.report.fraction_by_phase``.
     """
-    data = by_phase.assign(group=by_phase["task"] + " " + by_phase["algo"].str.upper(),
+    data = by_phase.assign(group=by_phase["task"] + "\n" + by_phase["algo"].str.upper(),
                            hue=by_phase["phase"] + ": " + by_phase["variant"])
     if data.empty:
         return _no_data("no per-phase fractions yet")
@@ -205,9 +209,11 @@ def overlap_panels(overlaps: pd.DataFrame, t1: int, k: int) -> plt.Figure:
         return _no_data(f"no run reaches t1 = {t1:,}")
     part = part.assign(curve=[_CURVE_NAMES[(a, n)] for a, n in zip(part["algo"], part["network"])])
     task_names = sorted(part["task"].unique())
-    fig, axes = plt.subplots(1, max(len(task_names), 1), figsize=(4 * max(len(task_names), 1), 3.2),
-                             squeeze=False, sharey=True)
-    for ax, task in zip(axes[0], task_names):
+    ncols = min(2, len(task_names))
+    nrows = -(-len(task_names) // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(4.4 * ncols, 3.2 * nrows), squeeze=False, sharey=True)
+    flat = list(axes.flat)
+    for ax, task in zip(flat, task_names):
         sub = part[part["task"] == task]
         sns.lineplot(data=sub, x="t2", y="value", hue="curve", hue_order=list(_CURVE_NAMES.values()),
                      errorbar="sd", marker="o", ax=ax, legend=task == task_names[-1])
@@ -216,11 +222,22 @@ def overlap_panels(overlaps: pd.DataFrame, t1: int, k: int) -> plt.Figure:
             if len(level):
                 ax.axhline(level.max(), color="grey", ls=style, lw=1)
         ax.set(title=task, xlabel="t2 (environment steps)", ylabel="S_overlap", ylim=(0, 1.02))
-    if len(task_names) and axes[0, -1].get_legend():
-        sns.move_legend(axes[0, -1], "upper left", bbox_to_anchor=(1.02, 1), fontsize=8, title=None)
+        _step_axis(ax)
+    for ax in flat[len(task_names):]:
+        ax.set_visible(False)
+    last = flat[len(task_names) - 1]
+    if last.get_legend():
+        sns.move_legend(last, "upper left", bbox_to_anchor=(1.02, 1), fontsize=8, title=None)
     fig.suptitle(f"t1 = {t1:,}, k = {k}; grey: random k/n (dashed PPO, dotted SAC)", fontsize=9)
     fig.tight_layout()
     return fig
+
+
+def _step_axis(ax) -> None:
+    """Environment steps as 50k / 1.2M, at most five ticks."""
+    ax.xaxis.set_major_locator(MaxNLocator(nbins=5, integer=True))
+    ax.xaxis.set_major_formatter(FuncFormatter(
+        lambda x, _: f"{x / 1e6:g}M" if abs(x) >= 1e6 else (f"{x / 1e3:g}k" if abs(x) >= 1e3 else f"{x:g}")))
 
 
 def subspace_fraction_vs_k(fractions: pd.DataFrame) -> plt.Figure:
@@ -247,6 +264,8 @@ def overlap_by_k(overlaps: pd.DataFrame, t1: int) -> plt.Figure:
                        errorbar="sd", palette="viridis", height=3, aspect=1.3, col_wrap=2,
                        col_order=[c for c in _CURVE_NAMES.values() if c in set(part["curve"])])
     grid.set(ylim=(0, 1.02), xlabel="t2 (environment steps)", ylabel="S_overlap")
+    for ax in grid.axes.flat:
+        _step_axis(ax)
     grid.figure.suptitle(f"t1 = {t1:,}", y=1.02, fontsize=9)
     return grid.figure
 
@@ -271,4 +290,6 @@ def top_eigenvalues(eigenvalues: pd.DataFrame) -> plt.Figure:
                        marker="o", errorbar="sd", palette="viridis", height=2.8, aspect=1.1,
                        facet_kws={"sharey": False})
     grid.set(yscale="symlog", xlabel="environment steps")
+    for ax in grid.axes.flat:
+        _step_axis(ax)
     return grid.figure

@@ -259,12 +259,18 @@ def runs_without_spectrum(solver_stats: pd.DataFrame, spectrum: pd.DataFrame) ->
     return missing[columns].sort_values(columns).reset_index(drop=True)
 
 
+_VARIANT_SHORT = {label: " / ".join(part.replace("minibatch", "mini-batch") for part in pair)
+                  for pair, label in plots.VARIANT_LABELS.items()}
+
+
 def phase_table(by_phase: pd.DataFrame) -> pd.DataFrame:
     """The numbers behind Figure 2, one row per (task, algo, network, variant) and one column per phase:
-    "mean ± std (seeds)" over seeds ("mean (1)" for one seed), and the random level k/n."""
-    keys = ["task", "algo", "network", "variant"]
+    "mean ± std (seeds)" over seeds ("mean (1)" for one seed), and the random level k/n. The variant
+    is written "gradient / Hessian" (e.g. "mini-batch / precise")."""
+    keys = ["task", "algo", "network", "gradient / Hessian"]
     if by_phase.empty:
         return pd.DataFrame(columns=keys + list(PHASES) + ["k/n"])
+    by_phase = by_phase.assign(**{"gradient / Hessian": by_phase["variant"].map(_VARIANT_SHORT)})
     grouped = by_phase.groupby(keys + ["phase"])["value"]
     stats = grouped.agg(["mean", "std", "count"]).reset_index()
     stats["cell"] = [f"{m:.3f} ± {sd:.3f} ({n})" if n > 1 else f"{m:.3f} (1)"

@@ -91,13 +91,15 @@ def test_runs_without_spectrum_lists_ppo_networks_with_data_but_no_spectrum():
 
 def test_phase_table_has_one_row_per_curve_and_mean_sd_over_seeds():
     by_phase = pd.DataFrame([
-        {"task": "T", "algo": "ppo", "network": "actor", "variant": "v", "phase": phase, "seed": seed,
+        {"task": "T", "algo": "ppo", "network": "actor", "variant": "mini-batch grad, precise Hessian",
+         "phase": phase, "seed": seed,
          "value": value, "random_baseline": 0.01}
         for phase, seed, value in [("initial", 0, 0.2), ("initial", 1, 0.4), ("convergence", 0, 0.7)]
     ])
     table = report.phase_table(by_phase)
     assert len(table) == 1
     row = table.iloc[0]
+    assert row["gradient / Hessian"] == "mini-batch / precise"
     assert row["initial"] == f"0.300 ± {np.std([0.2, 0.4], ddof=1):.3f} (2)"
     assert row["convergence"] == "0.700 (1)"
     assert row["training"] == ""
