@@ -13,7 +13,8 @@ On-disk layout of a run directory::
         vecnormalize.pkl              VecNormalize statistics (PPO tasks that normalise)
         replay.npz                    SAC: replay transitions stored since the previous checkpoint
         curves.json                   training episodes [step, return] and evaluations [step, mean, std]
-        meta.json                     step, replay stream position, wall time, time stamp
+        meta.json                     step, replay stream position, training wall time (this session and
+                                      all sessions so far), time stamp
 
 A checkpoint is written into a hidden temporary folder and renamed into place (``os.replace``), so a
 killed run never leaves a half-written checkpoint; a rerun resumes from the last complete one.
@@ -206,7 +207,7 @@ def _load_replay(run_dir: Path, step: int, model: SAC, capacity: int) -> tuple[R
 
 
 def _save_checkpoint(run_dir: Path, model: BaseAlgorithm, env: VecEnv, step: int, curves: dict,
-                     replay_span: tuple[int, int] | None, started: float) -> Path:
+                     replay_span: tuple[int, int] | None, started: float, seconds_before: float) -> Path:
     final = _ckpt_dir(run_dir, step)
     tmp = final.with_name(f".tmp-{final.name}-{os.getpid()}")
     if tmp.exists():
@@ -215,8 +216,10 @@ def _save_checkpoint(run_dir: Path, model: BaseAlgorithm, env: VecEnv, step: int
     model.save(tmp / "model.zip")
     if isinstance(env, VecNormalize):
         env.save(str(tmp / "vecnormalize.pkl"))
+    session = time.perf_counter() - started
     meta = {"step": int(step), "num_timesteps": int(model.num_timesteps),
-            "wall_seconds_this_session": round(time.perf_counter() - started, 3),
+            "wall_seconds_this_session": round(session, 3),
+            "train_seconds": round(seconds_before + session, 3),
             "saved_utc": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")}
     if replay_span is not None:
         assert isinstance(model, SAC)
@@ -250,7 +253,7 @@ class _TrainingCallback(BaseCallback):
 
     def __init__(self, run_dir: Path, schedule: tuple[int, ...], eval_every: int, n_eval_episodes: int,
                  eval_env: VecEnv, eval_seed: int, curves: dict, replay_stop: int, progress: bool | None,
-                 seed: int, resumed_at: int | None):
+                 seed: int, resumed_at: int | None, seconds_before: float):
         super().__init__()
         self.run_dir = run_dir
         self.total = schedule[-1]
@@ -267,6 +270,7 @@ class _TrainingCallback(BaseCallback):
         self.n_calls_here = 0
         self.saved: list[Path] = []
         self.started = time.perf_counter()
+        self.seconds_before = seconds_before  # training time of the sessions before this one
         self.progress = progress
         self.description = "train"
         self.bar = None
@@ -319,7 +323,7 @@ class _TrainingCallback(BaseCallback):
             span = (self.replay_start, stop)
             self.replay_start = stop
         self.saved.append(_save_checkpoint(self.run_dir, self.model, self.training_env, step, self.curves,
-                                           span, self.started))
+                                           span, self.started, self.seconds_before))
 
     def _on_training_end(self) -> None:
         if self.num_timesteps >= self.total:
@@ -427,7 +431,8 @@ def train(task: str | Task, algo: str, profile: str | Profile, seed: int, run_di
         callback = _TrainingCallback(run_dir, schedule, profile.eval_every, profile.n_eval_episodes,
                                      eval_env, eval_seed=int(seed) + 10_000, curves=curves,
                                      replay_stop=replay_stop, progress=progress, seed=int(seed),
-                                     resumed_at=start)
+                                     resumed_at=start,
+                                     seconds_before=0.0 if start is None else train_seconds(run_dir, start))
         callback.description = f"train {task.name} {algo} seed {seed}"
         remaining = profile.total_steps - model.num_timesteps
         model.learn(total_timesteps=remaining, callback=callback, reset_num_timesteps=start is None)
@@ -524,6 +529,16 @@ def load_checkpoint(run_dir: str | os.PathLike, step: int | None = None) -> Chec
     return Checkpoint(model=model, vec_env=env, step=step, task=task, algo=algo, seed=int(identity["seed"]),
                       config=config, run_dir=run_dir, replay_buffer=buffer, replay_size=size,
                       replay_stream=stream)
+
+
+def train_seconds(run_dir: str | os.PathLike, step: int | None = None) -> float:
+    """Training wall time up to the checkpoint at ``step`` (default: the last), over every session
+    that trained the run (a resumed run adds its time to that of the sessions before it)."""
+    steps = checkpoint_steps(run_dir)
+    if not steps:
+        raise ValueError(f"{run_dir} has no checkpoints")
+    meta = _read_json(_ckpt_dir(Path(run_dir), steps[-1] if step is None else int(step)) / "meta.json")
+    return float(meta["train_seconds"])
 
 
 def learning_curve(run_dir: str | os.PathLike) -> pd.DataFrame:

@@ -127,10 +127,9 @@ def run_job(job: Job, *, progress: bool | None = None) -> dict[str, pd.DataFrame
 
 def _run(job: Job, progress: bool | None) -> dict[str, pd.DataFrame]:
     profile = job.settings()
-    timings = []
-    t0 = time.perf_counter()
     agents.train(job.task, job.algo, profile, job.seed, job.run_dir / "train", progress=progress)
-    timings.append({"stage": "train", "step": -1, "seconds": time.perf_counter() - t0})
+    # every session's training time, also when this invocation found the run trained or resumed it
+    timings = [{"stage": "train", "step": -1, "seconds": agents.train_seconds(job.run_dir / "train")}]
 
     settings = job.analysis_settings()
     analyses: list[CheckpointAnalysis] = []

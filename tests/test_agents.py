@@ -174,6 +174,27 @@ def test_an_exception_mid_run_keeps_the_completed_checkpoints(tmp_path, monkeypa
     assert agents.checkpoint_steps(tmp_path) == [0, 128, 256]
 
 
+def test_training_time_adds_up_over_the_sessions_of_a_resumed_run(tmp_path, monkeypatch):
+    profile = tasks.get_profile("Pendulum", "ppo", "smoke", checkpoint_steps=(0, 128, 256))
+    original = agents._save_checkpoint
+
+    def killed_at_the_end(run_dir, model, env, step, *args):
+        if step == 256:
+            raise KeyboardInterrupt("killed")
+        return original(run_dir, model, env, step, *args)
+
+    monkeypatch.setattr(agents, "_save_checkpoint", killed_at_the_end)
+    with pytest.raises(KeyboardInterrupt):
+        agents.train("Pendulum", "ppo", profile, 0, tmp_path)
+    first = agents.train_seconds(tmp_path)  # the first session's time up to step 128
+    monkeypatch.setattr(agents, "_save_checkpoint", original)
+    agents.train("Pendulum", "ppo", profile, 0, tmp_path)
+    meta = json.loads((tmp_path / "checkpoints" / "step000000256" / "meta.json").read_text())
+    assert first > 0 and meta["wall_seconds_this_session"] > 0
+    assert agents.train_seconds(tmp_path) == pytest.approx(first + meta["wall_seconds_this_session"], abs=2e-3)
+    assert agents.train_seconds(tmp_path, 128) == first
+
+
 def test_network_losses_evaluate_at_the_checkpoint(smoke_runs):
     for key in [("Pendulum", "ppo"), ("Pendulum", "sac")]:
         run_dir, _ = smoke_runs[key]
