@@ -299,7 +299,8 @@ MANIFEST_COLUMNS: tuple[Column, ...] = RUN_COLUMNS + (
     Column("packages", "str", "JSON of the versions of the packages that shape the numbers"),
     Column("machine", "str", "platform, processor and core count"),
     Column("finished_utc", "str", "when the run ended (UTC, ISO 8601)"),
-    Column("wall_seconds", "float", "wall-clock time of the whole job", lower=0),
+    Column("wall_seconds", "float", "wall-clock time of the job's last invocation (stage costs: timings)",
+           lower=0),
     Column("status", "str", "ok, or failed", ("ok", "failed")),
     Column("error", "str", "the error of a failed run (empty if ok)"),
 )

@@ -104,3 +104,19 @@ def test_phase_table_has_one_row_per_curve_and_mean_sd_over_seeds():
     assert row["convergence"] == "0.700 (1)"
     assert row["training"] == ""
     assert row["k/n"] == "0.01"
+
+
+def test_job_costs_sum_every_stage_per_run():
+    run = {"task": "Pendulum", "algo": "sac", "seed": 0, "profile": "cpu"}
+    timings = pd.DataFrame([
+        {**run, "stage": "train", "step": -1, "seconds": 600.0},
+        {**run, "stage": "samples", "step": 0, "seconds": 6.0},
+        {**run, "stage": "solve/actor/precise", "step": 0, "seconds": 60.0},
+        {**run, "stage": "solve/critic/minibatch", "step": 10, "seconds": 120.0},
+        {**run, "seed": 1, "stage": "train", "step": -1, "seconds": 30.0},
+    ])
+    costs = report.job_costs(timings).set_index("seed")
+    assert costs.loc[0, ["train_minutes", "samples_minutes", "solve_minutes", "total_minutes"]].tolist() == \
+        [10.0, 0.1, 3.0, 13.1]
+    assert costs.loc[1, ["solve_minutes", "total_minutes"]].tolist() == [0.0, 0.5]
+    assert report.job_costs(timings.iloc[:0]).empty
