@@ -22,7 +22,8 @@ is never returned unless fewer than k eigenvalues exceed it. Three methods share
 
     - mixed precision (``precision="auto"``): float32 products for the iteration, which cost about
       0.43 of float64 ones on CPU; their error is measured on a row subsample and the result is
-      accepted only if residual + 2 * error meets tol, else refined in the operator's dtype;
+      accepted only if residual + 2 * error meets tol, else refined in the operator's dtype (also
+      when the float32 phase stalls: ``_STALL_PASSES`` passes without a new converged pair);
     - block-diagonal operators (``blocks="auto"``): the SAC critic's Hessian is exactly
       block-diagonal (two independent Q-nets). One probe product finds the blocks; each block gets
       its own Krylov space, and every operator column carries one vector of EACH block, so a
@@ -118,6 +119,11 @@ _BLOCK_LEAK = 1e-12
 # operator is one block. Networks give a few blocks (two Q-nets); a diagonal operator would give
 # n / 16 and spend the whole pass budget on probes.
 _MAX_BLOCKS = 8
+
+# The float32 phase hands over to the operator's dtype after this many iterations without a new
+# converged pair among the top k (once the basis holds k + guard vectors): a few pairs at the end of a flat tail can stall there for hundreds of
+# passes (Finger-spin SAC critic, 2,048 rows: 190 passes with 4 pairs left per Q-net, at 3034fec).
+_STALL_PASSES = 25
 
 
 @dataclass(frozen=True)
@@ -808,9 +814,9 @@ class _BlockSolve:
             # Met tol with float32's error included (also when the float32 phase ran out of passes
             # short of its own tol / 2).
             return dataclasses.replace(result, float32_error=error, converged=True)
-        if not result.converged:  # the pass budget is spent
+        if not result.converged and self.passes() >= self.max_passes:  # the pass budget is spent
             return dataclasses.replace(result, float32_error=error)
-        # float32 cannot resolve some pairs: refine all of them in the operator's own dtype.
+        # float32 cannot resolve some pairs (or stalled): refine all of them in the operator's dtype.
         refined = self._iterate(self.high, sizes, result.guard_vectors(), tol=tol, basis=True)
         return dataclasses.replace(refined, float32_error=error,
                                    iterations=result.iterations + refined.iterations)
@@ -893,6 +899,7 @@ class _BlockSolve:
 
         norm_est = 0.0
         iters = 0
+        fewest_left, progress_at = k, 0  # stall watch of the float32 phase (floor > 0)
         while True:
             iters += 1
             ranked = []
@@ -917,12 +924,17 @@ class _BlockSolve:
             conv = [r <= bd for r, bd in zip(rnorms, limits)]
             done = finished(conv)
             complete = all(s.m >= s.n for s in subs)
-            if done or complete or self.passes() >= self.max_passes:
+            left = sum(int(np.count_nonzero(~cv[:kc])) for cv, kc in zip(conv, kcounts))
+            if left < fewest_left or any(s.m < min(nwant, s.n) for s in subs):
+                # (a basis smaller than the wanted pairs is still building up, not stalled)
+                fewest_left, progress_at = left, iters
+            stalled = floor > 0 and iters - progress_at >= _STALL_PASSES
+            if done or complete or stalled or self.passes() >= self.max_passes:
                 # The answer's residuals always come from the vectors, every returned pair at once.
                 rnorms = [s.explicit_residual_norms(c) for s, c in zip(subs, counts)]
                 conv = [r <= bd for r, bd in zip(rnorms, limits)]
                 done = finished(conv)
-                if done or complete or self.passes() >= self.max_passes:
+                if done or complete or stalled or self.passes() >= self.max_passes:
                     return self._assemble(subs, top, rnorms, k, n, done or complete, iters, mode)
                 for s in subs:  # a soft-locked pair moved: check every pair again
                     s.locked = np.zeros(0)

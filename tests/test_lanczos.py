@@ -305,6 +305,42 @@ def test_mixed_precision_refines_what_float32_cannot_resolve():
     _check_against_eigh(result, H, 40, gap_at=40)
 
 
+class _TailNoiseTwin(_TwinOperator):
+    """A float32 twin whose rounding noise lives in the span of the eigenvectors around rank k: random
+    vectors (the floor's estimate) barely see it, the Ritz vectors there cannot get below it."""
+
+    def __init__(self, H, U, noise=0.0):
+        super().__init__(H)
+        self.U, self.tail_noise = U, noise
+
+    def _matmat(self, X):
+        Y = self.matrix @ X.astype(self.matrix.dtype)
+        if self.tail_noise:
+            size = self.tail_noise * np.linalg.norm(self.U.T @ X, axis=0)
+            Y += ((self.U @ self.rng.standard_normal((self.U.shape[1], X.shape[1]))) * size).astype(Y.dtype)
+        return Y
+
+    def with_dtype(self, dtype):
+        noise = 1e-3 if np.dtype(dtype) == np.float32 else 0.0
+        return _TailNoiseTwin(self.matrix.astype(dtype), self.U.astype(dtype), noise)
+
+
+def test_a_stalled_float32_phase_hands_over_to_the_operators_dtype():
+    # Pairs 25-36 sit at 0.5, and float32 noise 1e-3 lives in the span of pairs 27-30: their float32 residuals stay ~1e-3,
+    # above tol * 0.5 = 5e-5, while the floor measured on random vectors is far lower. Before: the
+    # float32 phase spent all 500 passes there and returned converged=False.
+    rng = np.random.default_rng(3)
+    lam = np.sort(np.concatenate([np.linspace(10.0, 2.0, 24), np.linspace(0.52, 0.48, 12),
+                                  0.1 * rng.random(600)]))[::-1]
+    H = _matrix(lam, seed=15)
+    values, vectors = _eigh_descending(H)
+    result = top_eigenpairs(_TailNoiseTwin(H, vectors[:, 26:30]), 30, method="block")
+    assert result.stats.converged
+    assert result.stats.n_products > result.stats.n_products_float32 > 0
+    assert result.stats.n_data_passes < 150
+    _check_against_eigh(result, H, 30, gap_at=24, eig=(values, vectors))
+
+
 def test_budget_exhaustion_warns_and_flags_not_converged(hessian_matrix):
     with pytest.warns(RuntimeWarning, match="did not reach tol"):
         result = top_eigenpairs(spla.aslinearoperator(hessian_matrix), 30, max_passes=2)
