@@ -442,18 +442,20 @@ _SCHEDULES = {"smoke": _smoke_checkpoints, "cpu": _cpu_checkpoints, "paper": _pa
 # 4,096 (PPO, up to 7 checkpoints) or 2,048 (SAC, whose training already takes ~20 of the 45 min).
 # Measured with these sizes (2026-11-24, sweeps of commit 6eaeaf4, two or three processes on the two
 # cores): Pendulum PPO analysis 2-6 min per checkpoint plus ~15 min for the two dense spectra; Pendulum
-# SAC 14 min for its last checkpoint; Finger-spin PPO (18k) 48 min for the analysis of 7 checkpoints
-# (training done before); HalfCheetah SAC 69 min in all (training 32, solves 30); HalfCheetah PPO
-# 125 min (training 33, solves 86, of which 39 on the 100k checkpoint). Two causes, per py-spy: the
-# solver recomputed residuals from the n-sized vectors at every step once the top k spanned over ~3
-# decades (fixed at 407328b: only pairs near their threshold), and on that checkpoint's critic the
-# top 100 end inside a flat tail (the last ~80 within a factor ~3), where a Krylov method converges
-# about one pair per block step, and float32 products spent the whole pass budget trying to reach
-# tol / 2 (fixed at 90bb360 and b3f773b). Re-timed on that critic's solve (N = 4096, under the same
-# kind of load): 16 min for 3,600 products at 90bb360 against 30 min for 2,382 products in the sweep
-# (most of the difference is the residual recomputation). So the 45-min budget holds
-# for the small networks and not yet for the [256, 256] ones; the next step is to re-time them on an
-# idle machine with the fixed solver and, if still over, give them fewer checkpoints or a smaller N.
+# SAC 14 min for its last checkpoint; Finger-spin PPO (18k) 48 min for the analysis of 7 checkpoints;
+# HalfCheetah SAC 69 min in all (training 32, solves 30); HalfCheetah PPO 125 min (training 33, solves
+# 86, of which 39 on the 100k checkpoint); Finger-spin SAC 152 min (training 41, solves 110: two
+# critic checkpoints hit the 500-pass budget). Causes, per py-spy and solver traces: residuals
+# recomputed from the n-sized vectors at every step (fixed at 407328b), a float32 phase chasing tol / 2
+# below float32's error (90bb360, b3f773b) or stalling on a few pairs at the end of a flat tail
+# (ad4cdd5: hands over to float64 after 25 passes without progress). Re-analysed with the fixed solver
+# (training reused; commits 3034fec/ad4cdd5, two jobs side by side): HalfCheetah SAC solves 16.8 min
+# (job 49 min with its 32-min training), Finger-spin PPO 12.3 min (job 26 min); the Finger-spin SAC
+# critic's stalled solve takes 104 s instead of 550 s. What still breaks the 45-min budget is SAC
+# training under two-job load: 36 (HalfCheetah), 44 (Finger-spin) and 23 (Pendulum, resumed once)
+# steps/s against the 60, 103 and 63 of CPU_THROUGHPUT, measured one job at a time. The next step is
+# to measure SAC throughput with two jobs running and shorten SAC runs to fit (new parameter hashes:
+# those jobs retrain).
 _CPU_SMALL_NETWORK = 20_000  # parameters of the PPO or SAC actor
 
 
