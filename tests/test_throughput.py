@@ -1,0 +1,31 @@
+"""The training-throughput benchmark end to end on a tiny configuration (two processes side by side)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_throughput_benchmark_writes_one_row_per_process(tmp_path):
+    out = tmp_path / "throughput.csv"
+    subprocess.run([sys.executable, str(ROOT / "benchmarks" / "throughput.py"), "--tasks", "pendulum",
+                    "--algos", "sac", "--parallel", "2", "--steps", "64", "--out", str(out)],
+                   check=True, cwd=tmp_path, timeout=600)
+    table = pd.read_csv(out)
+    assert table[["task", "algo", "parallel"]].drop_duplicates().values.tolist() == [["Pendulum", "sac", 2]]
+    assert sorted(table["process"]) == [0, 1]
+    assert (table["steps"] >= 64).all()
+    assert ((table["steps_per_s"] - table["steps"] / table["seconds"]).abs() < 1e-3 * table["steps_per_s"]).all()
+    assert "--parallel 2" in json.loads(out.with_suffix(".json").read_text())["command"]
+
+
+def test_throughput_benchmark_names_an_unknown_task(tmp_path):
+    run = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "throughput.py"), "--tasks", "Nope",
+                          "--out", str(tmp_path / "t.csv")], capture_output=True, text=True, timeout=300)
+    assert run.returncode != 0 and "Pendulum" in run.stderr and not (tmp_path / "t.csv").exists()
