@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import time
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -124,7 +125,10 @@ def analyse_checkpoint(
             if spectrum and hessian == "precise" and n_params <= settings.dense_max_params:
                 rows_used = {key: t[:settings.spectrum_rows] for key, t in batch.items()}
                 dense = HessianOperator(loss, rows_used, chunk_size=settings.chunk_size, dtype=loss.theta.dtype)
+                started = time.perf_counter()
                 values = full_spectrum(dense)
+                rows["timings"].append({"stage": f"spectrum/{network}", "step": step,
+                                        "seconds": time.perf_counter() - started})
                 rows["spectrum"] += [{"step": step, "network": network, "index": i, "eigenvalue": v}
                                      for i, v in enumerate(values)]
 

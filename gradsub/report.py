@@ -499,12 +499,12 @@ def manifest_view(manifest: pd.DataFrame) -> pd.DataFrame:
 
 
 def job_costs(timings: pd.DataFrame) -> pd.DataFrame:
-    """Minutes per job and stage: training (every session), sampling, eigensolves, and their total.
+    """Minutes per job and stage: training (every session), sampling, eigensolves, full spectra, total.
 
     A job that resumed or reused cached analyses still counts each stage's time when it was done, so
     the total is the job's cost, unlike the manifest's wall time of its last invocation.
     """
-    columns = ["train_minutes", "samples_minutes", "solve_minutes"]
+    columns = ["train_minutes", "samples_minutes", "solve_minutes", "spectrum_minutes"]
     if timings.empty:
         return pd.DataFrame(columns=RUN + columns + ["total_minutes"])
     stage = timings["stage"].str.split("/").str[0]

@@ -160,7 +160,8 @@ SCHEMAS: dict[str, tuple[Column, ...]] = {
     "timings": RUN_COLUMNS
     + (
         Column("stage", "str", "what was timed (train: all sessions that trained the run; samples, "
-                               "solve/<network>/<hessian>: when the checkpoint was analysed)"),
+                               "solve/<network>/<hessian>, spectrum/<network>: when the checkpoint was "
+                               "analysed)"),
         Column("step", "int", "checkpoint step the stage belongs to (-1: whole run)", lower=-1),
         Column("seconds", "float", "wall-clock seconds (never byte-identical between runs)", lower=0),
     ),

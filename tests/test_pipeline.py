@@ -60,6 +60,10 @@ def _assert_tables_valid(data_dir: Path, run_ids) -> None:
             mine = frame[(frame["algo"] == algo) & (frame["seed"] == seed)]
             if table != "spectrum":  # SAC's networks are too large for a dense spectrum
                 assert len(mine) > 0, f"{table} has no rows for {run_id}"
+            if table == "timings":  # a run with a spectrum also timed it
+                spectra = results.read_table(data_dir, "spectrum")
+                has_spectrum = ((spectra["algo"] == algo) & (spectra["seed"] == seed)).any()
+                assert mine["stage"].str.startswith("spectrum/").any() == has_spectrum
 
 
 def _parse_run_id(run_id: str) -> tuple[str, str, str, int]:

@@ -113,10 +113,11 @@ def test_job_costs_sum_every_stage_per_run():
         {**run, "stage": "samples", "step": 0, "seconds": 6.0},
         {**run, "stage": "solve/actor/precise", "step": 0, "seconds": 60.0},
         {**run, "stage": "solve/critic/minibatch", "step": 10, "seconds": 120.0},
+        {**run, "stage": "spectrum/actor", "step": 10, "seconds": 90.0},
         {**run, "seed": 1, "stage": "train", "step": -1, "seconds": 30.0},
     ])
     costs = report.job_costs(timings).set_index("seed")
-    assert costs.loc[0, ["train_minutes", "samples_minutes", "solve_minutes", "total_minutes"]].tolist() == \
-        [10.0, 0.1, 3.0, 13.1]
-    assert costs.loc[1, ["solve_minutes", "total_minutes"]].tolist() == [0.0, 0.5]
+    assert costs.loc[0, ["train_minutes", "samples_minutes", "solve_minutes", "spectrum_minutes",
+                         "total_minutes"]].tolist() == [10.0, 0.1, 3.0, 1.5, 14.6]
+    assert costs.loc[1, ["solve_minutes", "spectrum_minutes", "total_minutes"]].tolist() == [0.0, 0.0, 0.5]
     assert report.job_costs(timings.iloc[:0]).empty
