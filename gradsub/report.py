@@ -511,7 +511,7 @@ def job_costs(timings: pd.DataFrame) -> pd.DataFrame:
     minutes = timings.assign(stage=stage).pivot_table(index=RUN, columns="stage", values="seconds",
                                                      aggfunc="sum", fill_value=0.0) / 60
     minutes = minutes.rename(columns=lambda c: f"{c}_minutes").reindex(columns=columns, fill_value=0.0)
-    return minutes.assign(total_minutes=minutes.sum(axis=1)).reset_index().round(1)
+    return minutes.assign(total_minutes=minutes.sum(axis=1)).rename_axis(columns=None).reset_index().round(1)
 
 
 def package_versions(manifest: pd.DataFrame) -> pd.DataFrame:
