@@ -451,11 +451,14 @@ _SCHEDULES = {"smoke": _smoke_checkpoints, "cpu": _cpu_checkpoints, "paper": _pa
 # (ad4cdd5: hands over to float64 after 25 passes without progress). Re-analysed with the fixed solver
 # (training reused; commits 3034fec/ad4cdd5, two jobs side by side): HalfCheetah SAC solves 16.8 min
 # (job 49 min with its 32-min training), Finger-spin PPO 12.3 min (job 26 min); the Finger-spin SAC
-# critic's stalled solve takes 104 s instead of 550 s. What still breaks the 45-min budget is SAC
-# training under two-job load: 36 (HalfCheetah), 44 (Finger-spin) and 23 (Pendulum, resumed once)
-# steps/s against the 60, 103 and 63 of CPU_THROUGHPUT, measured one job at a time. The next step is
-# to measure SAC throughput with two jobs running and shorten SAC runs to fit (new parameter hashes:
-# those jobs retrain).
+# critic's stalled solve takes 104 s instead of 550 s; HalfCheetah PPO solves 30.1 min (job 63 min).
+# Training measured in those jobs, while tests and benchmarks also ran (3+ processes on the 2 cores):
+# 36 (HalfCheetah SAC), 44 (Finger-spin SAC), 23 (Pendulum SAC, resumed once), 424 (HalfCheetah PPO)
+# steps/s against the 60, 103, 63 and 751 of CPU_THROUGHPUT. With two jobs alone on the idle machine
+# (benchmarks/throughput.py, data/benchmarks/throughput.csv, 2026-11-24): 72, 114, 76 and 821, at or
+# above CPU_THROUGHPUT. So on an otherwise idle machine the SAC jobs should take about 30-35 min and
+# HalfCheetah PPO about 47 (17 training + 30 solves); the next step is a clean two-job timing of the
+# [256, 256] jobs, and for PPO ones still over, fewer checkpoints or a smaller N (new parameter hashes).
 _CPU_SMALL_NETWORK = 20_000  # parameters of the PPO or SAC actor
 
 
