@@ -121,21 +121,26 @@ def test_same_seed_trains_identically(tmp_path, algo):
     assert json.loads((a[-1] / "curves.json").read_text()) == json.loads((b[-1] / "curves.json").read_text())
 
 
+def _killed_at(step: int):
+    """agents._save_checkpoint, but the run is killed (KeyboardInterrupt) when it reaches ``step``."""
+    original = agents._save_checkpoint
+
+    def save(run_dir, model, env, at, *args):
+        if at == step:
+            raise KeyboardInterrupt("killed")
+        return original(run_dir, model, env, at, *args)
+
+    return save
+
+
 @pytest.mark.parametrize("name,algo", [("Pendulum", "ppo"), ("Pendulum", "sac"), ("Reacher", "ppo")])
 def test_interrupted_run_resumes_bit_identical_to_an_uninterrupted_one(tmp_path, monkeypatch, name, algo):
     profile = tasks.get_profile(name, algo, "smoke", checkpoint_steps=(0, 128, 256))
-    original = agents._save_checkpoint
-
-    def killed_at_the_end(run_dir, model, env, step, *args):
-        if step == 256:
-            raise KeyboardInterrupt("killed")
-        return original(run_dir, model, env, step, *args)
-
-    monkeypatch.setattr(agents, "_save_checkpoint", killed_at_the_end)
+    monkeypatch.setattr(agents, "_save_checkpoint", _killed_at(256))
     with pytest.raises(KeyboardInterrupt):
         agents.train(name, algo, profile, 0, tmp_path / "resumed")
     (tmp_path / "resumed" / "checkpoints" / ".tmp-step000000200-1").mkdir()  # a half-written checkpoint
-    monkeypatch.setattr(agents, "_save_checkpoint", original)
+    monkeypatch.undo()
     paths = agents.train(name, algo, profile, 0, tmp_path / "resumed")
     agents.train(name, algo, profile, 0, tmp_path / "straight")
     assert [p.name for p in paths] == ["step000000000", "step000000128", "step000000256"]
@@ -158,36 +163,22 @@ def test_interrupted_run_resumes_bit_identical_to_an_uninterrupted_one(tmp_path,
 
 def test_an_exception_mid_run_keeps_the_completed_checkpoints(tmp_path, monkeypatch):
     profile = tasks.get_profile("Pendulum", "sac", "smoke", checkpoint_steps=(0, 128, 256))
-    original = agents._save_checkpoint
-
-    def failing(run_dir, model, env, step, *args):
-        if step == 256:
-            raise KeyboardInterrupt("killed")
-        return original(run_dir, model, env, step, *args)
-
-    monkeypatch.setattr(agents, "_save_checkpoint", failing)
+    monkeypatch.setattr(agents, "_save_checkpoint", _killed_at(256))
     with pytest.raises(KeyboardInterrupt):
         agents.train("Pendulum", "sac", profile, 0, tmp_path)
     assert agents.checkpoint_steps(tmp_path) == [0, 128]
-    monkeypatch.setattr(agents, "_save_checkpoint", original)
+    monkeypatch.undo()
     agents.train("Pendulum", "sac", profile, 0, tmp_path)
     assert agents.checkpoint_steps(tmp_path) == [0, 128, 256]
 
 
 def test_training_time_adds_up_over_the_sessions_of_a_resumed_run(tmp_path, monkeypatch):
     profile = tasks.get_profile("Pendulum", "ppo", "smoke", checkpoint_steps=(0, 128, 256))
-    original = agents._save_checkpoint
-
-    def killed_at_the_end(run_dir, model, env, step, *args):
-        if step == 256:
-            raise KeyboardInterrupt("killed")
-        return original(run_dir, model, env, step, *args)
-
-    monkeypatch.setattr(agents, "_save_checkpoint", killed_at_the_end)
+    monkeypatch.setattr(agents, "_save_checkpoint", _killed_at(256))
     with pytest.raises(KeyboardInterrupt):
         agents.train("Pendulum", "ppo", profile, 0, tmp_path)
     first = agents.train_seconds(tmp_path)  # the first session's time up to step 128
-    monkeypatch.setattr(agents, "_save_checkpoint", original)
+    monkeypatch.undo()
     agents.train("Pendulum", "ppo", profile, 0, tmp_path)
     meta = json.loads((tmp_path / "checkpoints" / "step000000256" / "meta.json").read_text())
     assert first > 0 and meta["wall_seconds_this_session"] > 0
