@@ -86,9 +86,7 @@ import dataclasses
 import json
 import math
 import os
-import platform
 import resource
-import shlex
 import subprocess
 import sys
 import tempfile
@@ -397,16 +395,10 @@ def benchmark(networks, ns, k, *, task=None, quick=False, artifacts=ROOT / "arti
 
 def write_outputs(rows, raw, out: Path, argv) -> None:
     import pandas as pd
-    import torch
 
     from gradsub import results
 
-    frame = pd.DataFrame(rows).reindex(columns=COLUMNS)
-    results.atomic_write_text(out, frame.to_csv(index=False, float_format="%.6g", lineterminator="\n"))
-    sidecar = {"command": shlex.join([Path(sys.executable).name] + list(argv)), "machine": results._machine(),
-               "python": platform.python_version(), "torch": torch.__version__, "git_commit": results.git_commit(),
-               "finished_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), **raw}
-    results.atomic_write_text(out.with_suffix(".json"), json.dumps(sidecar, indent=1, default=float) + "\n")
+    results.write_benchmark(out, pd.DataFrame(rows).reindex(columns=COLUMNS), list(argv), **raw)
 
 
 def summary(rows) -> str:

@@ -7,6 +7,10 @@ registry's model (cpu-profile hyperparameters) and timing ``--steps`` steps of `
 its ``learning_starts`` random steps (not timed, as the profile counts them free), for PPO whole
 rollouts with their updates. Every process reports its own rate; the table has one row per process.
 
+A short window leaves out what a whole run also pays (periodic evaluations, checkpoints): a clean
+two-job cpu sweep of HalfCheetah and Finger-spin SAC trained at about 0.55-0.6 of these rates (notes in
+``gradsub/tasks.py``). Use it to compare machines and settings, not to size runs on its own.
+
     python benchmarks/throughput.py --tasks HalfCheetah Finger-spin --algos sac --parallel 2
 
 Writes ``data/benchmarks/throughput.csv`` (or ``--out``) and a ``.json`` sidecar (command, machine,
@@ -16,10 +20,7 @@ commit). Run it on an otherwise idle machine: any other process changes the rate
 from __future__ import annotations
 
 import argparse
-import json
 import multiprocessing
-import platform
-import shlex
 import sys
 import time
 from pathlib import Path
@@ -86,13 +87,8 @@ def main(argv=None) -> int:
 
     import pandas as pd
 
-    machine = results._machine()
-    frame = pd.DataFrame(rows).assign(machine=machine)
-    results.atomic_write_text(args.out, frame.to_csv(index=False, float_format="%.6g", lineterminator="\n"))
-    sidecar = {"command": shlex.join([Path(sys.executable).name, "benchmarks/throughput.py", *argv]),
-               "machine": machine, "python": platform.python_version(), "git_commit": results.git_commit(),
-               "finished_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
-    results.atomic_write_text(args.out.with_suffix(".json"), json.dumps(sidecar, indent=1) + "\n")
+    frame = pd.DataFrame(rows).assign(machine=results._machine())
+    results.write_benchmark(args.out, frame, [str(Path(__file__).relative_to(ROOT)), *argv])
     return 0
 
 

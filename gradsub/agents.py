@@ -537,7 +537,11 @@ def train_seconds(run_dir: str | os.PathLike, step: int | None = None) -> float:
     steps = checkpoint_steps(run_dir)
     if not steps:
         raise ValueError(f"{run_dir} has no checkpoints")
-    meta = _read_json(_ckpt_dir(Path(run_dir), steps[-1] if step is None else int(step)) / "meta.json")
+    path = _ckpt_dir(Path(run_dir), steps[-1] if step is None else int(step)) / "meta.json"
+    meta = _read_json(path)
+    if "train_seconds" not in meta:
+        raise ValueError(f"{path} has no train_seconds (written by gradsub before 3034fec): its training time "
+                         f"is unknown; train into a new run_dir")
     return float(meta["train_seconds"])
 
 

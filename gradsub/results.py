@@ -342,6 +342,22 @@ def _machine() -> str:
     return f"{platform.platform()}; {platform.processor() or platform.machine()}; {os.cpu_count()} cores"
 
 
+def write_benchmark(out: str | os.PathLike, frame: pd.DataFrame, command: list[str], **extra) -> None:
+    """Write a benchmark's table to ``out`` (CSV) and its sidecar beside it (``.json``): the command,
+    machine, Python and torch versions, commit, finish time, and ``extra``."""
+    import shlex
+    import time
+
+    import torch
+
+    out = Path(out)
+    atomic_write_text(out, frame.to_csv(index=False, float_format="%.6g", lineterminator="\n"))
+    sidecar = {"command": shlex.join(["python", *command]), "machine": _machine(),
+               "python": platform.python_version(), "torch": torch.__version__, "git_commit": git_commit(),
+               "finished_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), **extra}
+    atomic_write_text(out.with_suffix(".json"), json.dumps(sidecar, indent=1, default=float) + "\n")
+
+
 def _manifest_path(data_dir: str | os.PathLike) -> Path:
     return Path(data_dir) / "manifest.csv"
 

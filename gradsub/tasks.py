@@ -457,7 +457,9 @@ _SCHEDULES = {"smoke": _smoke_checkpoints, "cpu": _cpu_checkpoints, "paper": _pa
 # steps/s against the 60, 103, 63 and 751 of CPU_THROUGHPUT. With two jobs alone on the idle machine
 # (benchmarks/throughput.py, data/benchmarks/throughput.csv, 2026-11-24): 72, 114, 76 and 821, at or
 # above CPU_THROUGHPUT over 2,048 steps. But a clean two-job sweep (HalfCheetah and Finger-spin SAC
-# alone on the idle machine, 2026-11-24) trained 70k and 110k steps in 25.0 and 32.0 min: 47 and 57
+# alone on the idle machine, 2026-11-24, `gradsub sweep --profile cpu --tasks HalfCheetah Finger-spin
+# --algos sac --seeds 0` at 970bf41 into scratch folders, stopped during its analysis, not committed;
+# times from its checkpoints' meta.json train_seconds) trained 70k and 110k steps in 25.0 and 32.0 min: 47 and 57
 # steps/s over whole runs (evaluations, checkpoints, the growing run included), about 0.55-0.6 of the
 # short-window rates, and its HalfCheetah step-0 analysis took 11.8 min (7 in the re-analysis). So the
 # SAC runs (and likely HalfCheetah PPO) need fewer steps or a smaller N to fit 45 min: next step, with

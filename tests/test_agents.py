@@ -184,6 +184,10 @@ def test_training_time_adds_up_over_the_sessions_of_a_resumed_run(tmp_path, monk
     assert first > 0 and meta["wall_seconds_this_session"] > 0
     assert agents.train_seconds(tmp_path) == pytest.approx(first + meta["wall_seconds_this_session"], abs=2e-3)
     assert agents.train_seconds(tmp_path, 128) == first
+    meta.pop("train_seconds")  # a checkpoint written before the field existed
+    (tmp_path / "checkpoints" / "step000000256" / "meta.json").write_text(json.dumps(meta))
+    with pytest.raises(ValueError, match="no train_seconds.*new run_dir"):
+        agents.train_seconds(tmp_path)
 
 
 def test_network_losses_evaluate_at_the_checkpoint(smoke_runs):
