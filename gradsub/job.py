@@ -92,7 +92,8 @@ class Job:
         return {
             "task": self.task, "algo": self.algo, "seed": self.seed, "profile": self.profile,
             "method": self.method, "overrides": dict(self.overrides),
-            "settings": dataclasses.asdict(self.settings()),
+            "settings": {name: value for name, value in dataclasses.asdict(self.settings()).items()
+                         if name != "notes"},  # prose: editing it changes no number
             "analysis": dataclasses.asdict(self.analysis_settings()),
         }
 

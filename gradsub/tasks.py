@@ -360,9 +360,17 @@ CPU_THROUGHPUT: dict[tuple[str, str], float] = {
 
 # Budget of one cpu job (training + analysis) and the share given to training.
 CPU_JOB_BUDGET_S = 45 * 60
-CPU_ANALYSIS_BUDGET_S = 18 * 60  # a guess until the analysis is timed: the integrator revises it
+CPU_ANALYSIS_BUDGET_S = 18 * 60  # measured analyses: see the comment above _cpu_n_precise
 CPU_TRAIN_BUDGET_S = CPU_JOB_BUDGET_S - CPU_ANALYSIS_BUDGET_S - 2 * 60  # 2 min for evaluation/saving
-CPU_SAFETY = 0.75  # runs vary +-25 % between identical runs (ENVIRONMENT.md)
+# Whole-run training rate over the short-window rate of CPU_THROUGHPUT, for two cpu jobs side by side
+# on the idle machine. Measured in a clean two-job sweep (`gradsub sweep --profile cpu --tasks
+# HalfCheetah Finger-spin --algos sac --seeds 0 --workers 2` at 970bf41 into scratch folders, 2026-11-24,
+# times from its checkpoints' train_seconds): after learning_starts HalfCheetah SAC trained 40.2 steps/s
+# (60k steps in 1,491 s; 41.3 over 10k-50k, 38.2 over 50k-70k) against 60.2, Finger-spin SAC 56
+# (100k in 1,786 s; 62 then 52.5) against 102.8: 0.67 and 0.55, the lower kept. The rate falls as a run
+# goes on: benchmarks/throughput.py with two HalfCheetah SAC processes gave 72 steps/s over 2,048 steps
+# and 62 over 8,000 (2026-11-24). It also covers the +-25 % spread of short windows (ENVIRONMENT.md).
+CPU_WHOLE_RUN = 0.55
 
 # t1 values of the paper's overlap figure (FACTS §6): the cpu profile checkpoints there when it can.
 _PAPER_T1 = (0, 10_000, 50_000, 100_000, 200_000, 500_000, 1_000_000)
@@ -398,7 +406,7 @@ def _cpu_total_steps(task: Task, algo: str) -> int:
     """Steps that fit the cpu training budget at the measured throughput, capped at the paper's."""
     config = algo_config(task, algo)
     rate = CPU_THROUGHPUT[(task.name, algo)]
-    budget = CPU_TRAIN_BUDGET_S * CPU_SAFETY
+    budget = CPU_TRAIN_BUDGET_S * CPU_WHOLE_RUN
     if algo == "sac":
         # before learning_starts SAC only steps the env (random actions): nearly free.
         warmup = config.learning_starts
@@ -415,15 +423,16 @@ _PROFILE_NOTES = {
              "and SAC's learning_starts/batch are shrunk so that an update happens.",
     "cpu": "The book's data on the 2-core machine, two one-thread jobs at a time: each job (training + "
            "analysis) within 45 min (CPU_JOB_BUDGET_S). Training: 25 min (CPU_TRAIN_BUDGET_S = 45 - 18 for "
-           "the analysis - 2 for evaluations and checkpoints), of which 75 % (CPU_SAFETY, for the +-25 % "
-           "run-to-run spread) is filled at the throughput measured per task (CPU_THROUGHPUT), capped at "
-           "the paper's steps; SAC's random warm-up (learning_starts) is counted as free. PPO thus reaches "
-           "0.5-1.4M steps (the paper's steps on 7 of 12 tasks), SAC 50k-190k (the paper: 0.3-1M). "
-           "Analysis: about 15-20 min per job (measured per-product costs in _cpu_n_precise): N = 10,000 "
-           "on-policy steps for PPO and 5,000 replay rows for SAC where the actor has at most 20k "
-           "parameters, else 4,096 (PPO) and 2,048 (SAC); the paper's 2048 SAC mini-batch samples, k = 100. Checkpoints: the paper's overlap "
-           "t1 values (0, 10k, 50k, 100k, 200k, 500k, 1M) below 80 % of the run, the end, and the "
-           "midpoint when that leaves fewer than four. 3 seeds (72 jobs: about 27 h at two at a time).",
+           "the analysis - 2 for evaluations and checkpoints), filled at the short-window throughput "
+           "measured per task (CPU_THROUGHPUT) times 0.55, the whole-run share of it measured in a clean "
+           "two-job sweep (CPU_WHOLE_RUN), capped at the paper's steps; SAC's random warm-up "
+           "(learning_starts) is counted as free. PPO thus reaches 0.3-1M steps (the paper's steps on 6 of "
+           "12 tasks), SAC 40k-140k (the paper: 0.3-1M). Analysis: N = 10,000 on-policy steps for PPO and "
+           "5,000 replay rows for SAC where the actor has at most 20k parameters, else 2,048 (measured "
+           "per-product costs in _cpu_n_precise); the paper's 2048 SAC mini-batch samples, k = 100. "
+           "Checkpoints: the paper's overlap t1 values (0, 10k, 50k, 100k, 200k, 500k, 1M) below 80 % of "
+           "the run, the end, and the midpoint when that leaves fewer than four. 3 seeds (72 jobs: about "
+           "27 h at two at a time). Measured job costs: the book's reproducibility page.",
     "paper": "The paper's scale: its steps, checkpoints 0, 10k and every 50k, N = 10^6 on-policy steps "
              "for PPO, the whole replay buffer (up to 10^6) for SAC, 50,000 random transitions at step 0, "
              "k = 100, 10 seeds. For a GPU or a cluster.",
@@ -439,31 +448,9 @@ _SCHEDULES = {"smoke": _smoke_checkpoints, "cpu": _cpu_checkpoints, "paper": _pa
 # per 10,000 rows: Pendulum PPO actor (4.5k parameters) 43 ms, critic 30 ms; HalfCheetah PPO actor (72k)
 # 294 ms, critic (71k) 273 ms; HalfCheetah SAC actor (73k) about 0.5 s, critic (144k) about 0.7 s.
 # So N = 10,000 keeps a small network's checkpoint near a minute, and the [256, 256] networks get
-# 4,096 (PPO, up to 7 checkpoints) or 2,048 (SAC, whose training already takes ~20 of the 45 min).
-# Measured with these sizes (2026-11-24, sweeps of commit 6eaeaf4, two or three processes on the two
-# cores): Pendulum PPO analysis 2-6 min per checkpoint plus ~15 min for the two dense spectra; Pendulum
-# SAC 14 min for its last checkpoint; Finger-spin PPO (18k) 48 min for the analysis of 7 checkpoints;
-# HalfCheetah SAC 69 min in all (training 32, solves 30); HalfCheetah PPO 125 min (training 33, solves
-# 86, of which 39 on the 100k checkpoint); Finger-spin SAC 152 min (training 41, solves 110: two
-# critic checkpoints hit the 500-pass budget). Causes, per py-spy and solver traces: residuals
-# recomputed from the n-sized vectors at every step (fixed at 407328b), a float32 phase chasing tol / 2
-# below float32's error (90bb360, b3f773b) or stalling on a few pairs at the end of a flat tail
-# (ad4cdd5: hands over to float64 after 25 passes without progress). Re-analysed with the fixed solver
-# (training reused; commits 3034fec/ad4cdd5, two jobs side by side): HalfCheetah SAC solves 16.8 min
-# (job 49 min with its 32-min training), Finger-spin PPO 12.3 min (job 26 min); the Finger-spin SAC
-# critic's stalled solve takes 104 s instead of 550 s; HalfCheetah PPO solves 30.1 min (job 63 min).
-# Training measured in those jobs, while tests and benchmarks also ran (3+ processes on the 2 cores):
-# 36 (HalfCheetah SAC), 44 (Finger-spin SAC), 23 (Pendulum SAC, resumed once), 424 (HalfCheetah PPO)
-# steps/s against the 60, 103, 63 and 751 of CPU_THROUGHPUT. With two jobs alone on the idle machine
-# (benchmarks/throughput.py, data/benchmarks/throughput.csv, 2026-11-24): 72, 114, 76 and 821, at or
-# above CPU_THROUGHPUT over 2,048 steps. But a clean two-job sweep (HalfCheetah and Finger-spin SAC
-# alone on the idle machine, 2026-11-24, `gradsub sweep --profile cpu --tasks HalfCheetah Finger-spin
-# --algos sac --seeds 0` at 970bf41 into scratch folders, stopped during its analysis, not committed;
-# times from its checkpoints' meta.json train_seconds) trained 70k and 110k steps in 25.0 and 32.0 min: 47 and 57
-# steps/s over whole runs (evaluations, checkpoints, the growing run included), about 0.55-0.6 of the
-# short-window rates, and its HalfCheetah step-0 analysis took 11.8 min (7 in the re-analysis). So the
-# SAC runs (and likely HalfCheetah PPO) need fewer steps or a smaller N to fit 45 min: next step, with
-# new parameter hashes (those jobs retrain).
+# 2,048. Solve minutes of whole jobs at the earlier sizes (two jobs side by side, solver of ad4cdd5):
+# HalfCheetah SAC 16.8 (4 checkpoints, N = 2,048), Finger-spin SAC 17.2 (4, N = 2,048), Finger-spin
+# PPO 12.3 (7, N = 10,000), HalfCheetah PPO 30.1 (7, N = 4,096: hence 2,048 now).
 _CPU_SMALL_NETWORK = 20_000  # parameters of the PPO or SAC actor
 
 
@@ -472,7 +459,7 @@ def _cpu_n_precise(task: Task, algo: str) -> int:
     actor = counts.ppo_actor if algo == "ppo" else counts.sac_actor
     if actor <= _CPU_SMALL_NETWORK:
         return 10_000 if algo == "ppo" else 5_000
-    return 4_096 if algo == "ppo" else 2_048
+    return 2_048
 
 
 def _cpu_eval_every(total: int) -> int:
