@@ -7,9 +7,9 @@ registry's model (cpu-profile hyperparameters) and timing ``--steps`` steps of `
 its ``learning_starts`` random steps (not timed, as the profile counts them free), for PPO whole
 rollouts with their updates. Every process reports its own rate; the table has one row per process.
 
-A short window leaves out what a whole run also pays (periodic evaluations, checkpoints): a clean
-two-job cpu sweep of HalfCheetah and Finger-spin SAC trained at about 0.55-0.6 of these rates (notes in
-``gradsub/tasks.py``). Use it to compare machines and settings, not to size runs on its own.
+A short window overstates whole runs (the rate falls as a run goes on), so the cpu profile plans with
+``CPU_THROUGHPUT`` times ``tasks.CPU_WHOLE_RUN``, the whole-run share measured in a clean two-job sweep
+(see its comment). Use this script to compare machines and settings.
 
     python benchmarks/throughput.py --tasks HalfCheetah Finger-spin --algos sac --parallel 2
 

@@ -223,6 +223,17 @@ def test_analysis_cache_is_shared_only_by_jobs_with_the_same_parameters(tmp_path
     assert job_module.analysis_cache(other, 256).parent.parent == other.run_dir / "analysis"
 
 
+def test_the_profiles_notes_are_not_a_parameter(tmp_path, monkeypatch):
+    """Rewording a profile's notes changes no number, so no job's hash (finished jobs stay finished)."""
+    job = Job.create(TASK, "ppo", 0, "cpu", data_dir=tmp_path / "d", artifacts_dir=tmp_path / "a")
+    before = results.params_hash(job.params())
+    monkeypatch.setitem(tasks._PROFILE_NOTES, "cpu", "reworded")
+    assert job.settings().notes == "reworded"
+    assert results.params_hash(job.params()) == before
+    assert results.params_hash(Job.create(TASK, "ppo", 0, "cpu", data_dir=tmp_path / "d",
+                                          artifacts_dir=tmp_path / "a", k=7).params()) != before
+
+
 def test_resume_after_analysis_killed_reuses_cached_checkpoints(small_reference, tmp_path, monkeypatch):
     reference = small_reference("ppo")
     job = _small_job(tmp_path, "ppo")

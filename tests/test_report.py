@@ -116,8 +116,11 @@ def test_job_costs_sum_every_stage_per_run():
         {**run, "stage": "spectrum/actor", "step": 10, "seconds": 90.0},
         {**run, "seed": 1, "stage": "train", "step": -1, "seconds": 30.0},
     ])
-    costs = report.job_costs(timings).set_index("seed")
+    manifest = pd.DataFrame([{**run, "seed": "0", "wall_seconds": "900.0"},  # read as text
+                             {**run, "seed": "1", "wall_seconds": "42.0"}])
+    costs = report.job_costs(timings, manifest).set_index("seed")
     assert costs.loc[0, ["train_minutes", "samples_minutes", "solve_minutes", "spectrum_minutes",
-                         "total_minutes"]].tolist() == [10.0, 0.1, 3.0, 1.5, 14.6]
-    assert costs.loc[1, ["solve_minutes", "spectrum_minutes", "total_minutes"]].tolist() == [0.0, 0.0, 0.5]
-    assert report.job_costs(timings.iloc[:0]).empty
+                         "total_minutes", "last_run_minutes"]].tolist() == [10.0, 0.1, 3.0, 1.5, 14.6, 15.0]
+    assert costs.loc[1, ["solve_minutes", "spectrum_minutes", "total_minutes", "last_run_minutes"]].tolist() \
+        == [0.0, 0.0, 0.5, 0.7]
+    assert report.job_costs(timings.iloc[:0], manifest).empty
