@@ -71,14 +71,31 @@ def fraction_by_phase(fractions: pd.DataFrame, phases: pd.DataFrame, k: int = 10
     return part.groupby(keys, as_index=False)[["value", "random_baseline"]].mean()
 
 
+def at_current_settings(manifest: pd.DataFrame) -> pd.Series:
+    """Whether each run's parameters hash is the one its job has under today's registry (a run made
+    with an earlier profile, or other settings, is not; the sweep would redo it)."""
+    from gradsub.job import Job
+
+    def current(row) -> bool:
+        params = json.loads(row["params"])
+        job = Job(row["task"], row["algo"], int(row["seed"]), row["profile"], Path("data"), Path("artifacts"),
+                  params["method"], tuple(sorted(params["overrides"].items())))
+        return results.params_hash(job.params()) == row["params_hash"]
+
+    return manifest.apply(current, axis=1).astype(bool) if len(manifest) else pd.Series(dtype=bool)
+
+
 def coverage(manifest: pd.DataFrame) -> pd.DataFrame:
-    """Which task x algo has finished runs in ``data/``: one row per registered task and algorithm."""
+    """Which task x algo has finished runs in ``data/``: one row per registered task and algorithm,
+    with how many of them were made at the registry's current settings."""
     ok = manifest[manifest["status"] == "ok"]
+    ok = ok.assign(current=at_current_settings(ok))
     rows = []
     for name in tasks.TASKS:
         for algo in tasks.ALGOS:
             runs = ok[(ok["task"] == name) & (ok["algo"] == algo)]
             rows.append({"task": name, "algo": algo, "runs": len(runs),
+                         "at current settings": int(runs["current"].sum()),
                          "profiles": ", ".join(sorted(set(runs["profile"]))) or "-",
                          "seeds": ", ".join(sorted(set(runs["seed"]), key=int)) or "-"})
     return pd.DataFrame(rows)

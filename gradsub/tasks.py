@@ -451,6 +451,16 @@ _SCHEDULES = {"smoke": _smoke_checkpoints, "cpu": _cpu_checkpoints, "paper": _pa
 # 2,048. Solve minutes of whole jobs at the earlier sizes (two jobs side by side, solver of ad4cdd5):
 # HalfCheetah SAC 16.8 (4 checkpoints, N = 2,048), Finger-spin SAC 17.2 (4, N = 2,048), Finger-spin
 # PPO 12.3 (7, N = 10,000), HalfCheetah PPO 30.1 (7, N = 4,096: hence 2,048 now).
+# Measured with the sizes above (sweep at 707ce5d, two jobs alone on the idle machine, 2026-11-24; wall
+# minutes per checkpoint from the analysis caches' times): HalfCheetah SAC 12.4, 11.8, 3.6, 4.2 (steps 0,
+# 10k, 20k, 50k: the first two need ~1,000 products per actor solve, later ones ~400) after 18.1 min of
+# training (37-39 steps/s after learning_starts, 0.63 of CPU_THROUGHPUT): job 50 min. HalfCheetah PPO
+# 4.4-6.3 per checkpoint, 6 of them, after 21.1 min of training (480 steps/s, 0.64): job 53 min.
+# Pendulum SAC job 44 min (training 18.6). Analysis only (training reused): Pendulum PPO 20 min (11 of
+# them the two dense spectra), Finger-spin PPO 26 min. The earlier re-analysis ran about 1.5x faster
+# (same products): the machine's speed varies between days. So the [256, 256] networks' analyses do not
+# fit 18 min: next, size the schedule and the steps from these per-checkpoint costs (fewer checkpoints
+# or less training for SAC and HalfCheetah-size PPO).
 _CPU_SMALL_NETWORK = 20_000  # parameters of the PPO or SAC actor
 
 

@@ -1,10 +1,13 @@
 """gradsub.report: the book's derived tables and the claims verdicts, on small frames with known answers."""
 
+import json
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
 
-from gradsub import report
+from gradsub import report, results
 
 RUN = {"seed": 0, "profile": "cpu"}
 
@@ -124,3 +127,21 @@ def test_job_costs_sum_every_stage_per_run():
     assert costs.loc[1, ["solve_minutes", "spectrum_minutes", "total_minutes", "last_run_minutes"]].tolist() \
         == [0.0, 0.0, 0.5, 0.7]
     assert report.job_costs(timings.iloc[:0], manifest).empty
+
+
+def test_coverage_counts_runs_at_the_registrys_current_settings():
+    from gradsub.job import Job
+
+    rows = []
+    for seed, stale in ((0, False), (1, True)):
+        job = Job("Pendulum", "sac", seed, "smoke", Path("data"), Path("artifacts"))
+        params = job.params()
+        if stale:  # as if made when the profile asked for other steps
+            params["settings"]["total_steps"] += 1
+        rows.append({"task": "Pendulum", "algo": "sac", "seed": str(seed), "profile": "smoke",
+                     "params": json.dumps(params, sort_keys=True, default=str),
+                     "params_hash": results.params_hash(params), "status": "ok"})
+    manifest = pd.DataFrame(rows)
+    assert report.at_current_settings(manifest).tolist() == [True, False]
+    row = report.coverage(manifest).set_index(["task", "algo"]).loc[("Pendulum", "sac")]
+    assert (row["runs"], row["at current settings"], row["seeds"]) == (2, 1, "0, 1")
