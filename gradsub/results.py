@@ -380,7 +380,9 @@ def record_run(data_dir: str | os.PathLike, key: RunKey, params: Mapping, *, wal
                status: str, error: str = "", finished_utc: str, commit: str | None = None) -> dict:
     """Insert or replace the run's row in ``<data_dir>/manifest.csv`` (atomic rewrite).
 
-    commit: the code's commit when the run started (default: now).
+    A failure never replaces an ``ok`` row: the tables that row describes are still in ``data/`` (a job
+    writes its tables only when it has finished), so the failed rerun is left to the caller's error,
+    and the row returned says so in ``error``. commit: the code's commit when the run started (default: now).
     """
     row = {
         **dataclasses.asdict(key),
@@ -399,6 +401,8 @@ def record_run(data_dir: str | os.PathLike, key: RunKey, params: Mapping, *, wal
         raise ValueError(f"status must be 'ok' or 'failed', got {status!r}")
     with _manifest_lock(data_dir):
         manifest = read_manifest(data_dir)
+        if status == "failed" and ((manifest["run_id"] == key.run_id) & (manifest["status"] == "ok")).any():
+            return {**row, "error": f"not recorded: the manifest keeps the finished run. {row['error']}"}
         manifest = manifest[manifest["run_id"] != key.run_id]
         new = pd.DataFrame([{k: str(v) for k, v in row.items()}])
         manifest = pd.concat([manifest, new], ignore_index=True).sort_values("run_id", kind="mergesort")

@@ -10,8 +10,9 @@ scheduler when given its address, for example one started on a Slurm cluster wit
 
 Workers need the repository (for the notebook template) and the package installed, and must see
 the same data and artifacts folders (a shared file system). Jobs whose parameters hash already
-finished ``ok`` in the manifest are skipped; a failing job is recorded with its error and the others
-go on; each executed notebook is kept under ``<artifacts>/notebooks/``.
+finished ``ok`` in the manifest are skipped; a failing job is recorded with its error (unless the
+manifest holds a finished run of it, whose row and tables stay) and the others go on; each executed
+notebook is kept under ``<artifacts>/notebooks/``.
 """
 
 from __future__ import annotations

@@ -114,6 +114,15 @@ def test_manifest_upserts_one_row_per_run(tmp_path):
     assert json.loads(row["params"]) == params
 
 
+def test_a_failed_rerun_keeps_the_finished_runs_row(tmp_path):
+    results.record_run(tmp_path, KEY, {"n": 1}, wall_seconds=2.0, status="ok", finished_utc="t1")
+    row = results.record_run(tmp_path, KEY, {"n": 2}, wall_seconds=1.0, status="failed", error="boom",
+                             finished_utc="t2")
+    assert row["error"].startswith("not recorded") and row["error"].endswith("boom")
+    kept = results.read_manifest(tmp_path).iloc[0]
+    assert (kept["status"], kept["finished_utc"], kept["params_hash"]) == ("ok", "t1", results.params_hash({"n": 1}))
+
+
 def test_params_hash_ignores_key_order():
     assert results.params_hash({"a": 1, "b": [1, 2]}) == results.params_hash({"b": [1, 2], "a": 1})
     assert results.params_hash({"a": 1}) != results.params_hash({"a": 2})
