@@ -71,6 +71,13 @@ class Job:
             _check_writable(folder, name)
         return job
 
+    @classmethod
+    def from_params(cls, params: dict, *, data_dir="data", artifacts_dir="artifacts") -> "Job":
+        """The job whose ``params()`` were ``params`` (as stored in the manifest), not validated: its
+        ``params()`` under today's registry differ from ``params`` when the profile has changed since."""
+        return cls(params["task"], params["algo"], int(params["seed"]), params["profile"], Path(data_dir),
+                   Path(artifacts_dir), params["method"], tuple(sorted(params["overrides"].items())))
+
     @property
     def key(self) -> results.RunKey:
         return results.RunKey(self.task, self.algo, self.seed, self.profile)

@@ -76,13 +76,9 @@ def at_current_settings(manifest: pd.DataFrame) -> pd.Series:
     with an earlier profile, or other settings, is not; the sweep would redo it)."""
     from gradsub.job import Job
 
-    def current(row) -> bool:
-        params = json.loads(row["params"])
-        job = Job(row["task"], row["algo"], int(row["seed"]), row["profile"], Path("data"), Path("artifacts"),
-                  params["method"], tuple(sorted(params["overrides"].items())))
-        return results.params_hash(job.params()) == row["params_hash"]
-
-    return manifest.apply(current, axis=1).astype(bool) if len(manifest) else pd.Series(dtype=bool)
+    current = [results.params_hash(Job.from_params(json.loads(params)).params()) == stored
+               for params, stored in zip(manifest["params"], manifest["params_hash"])]
+    return pd.Series(current, index=manifest.index, dtype=bool)
 
 
 def coverage(manifest: pd.DataFrame) -> pd.DataFrame:
@@ -532,8 +528,8 @@ def job_costs(timings: pd.DataFrame, manifest: pd.DataFrame) -> pd.DataFrame:
                                                      aggfunc="sum", fill_value=0.0) / 60
     minutes = minutes.rename(columns=lambda c: f"{c}_minutes").reindex(columns=columns, fill_value=0.0)
     costs = minutes.assign(total_minutes=minutes.sum(axis=1)).rename_axis(columns=None).reset_index()
-    wall = (manifest[RUN + ["wall_seconds"]].astype({"seed": "int64", "wall_seconds": "float64"})
-            .drop_duplicates(RUN, keep="last"))  # the manifest is read as text
+    # one manifest row per run, read as text
+    wall = manifest[RUN + ["wall_seconds"]].astype({"seed": "int64", "wall_seconds": "float64"})
     costs = costs.merge(wall, on=RUN, how="left", validate="one_to_one")
     return costs.assign(last_run_minutes=costs.pop("wall_seconds") / 60).round(1)
 

@@ -143,5 +143,7 @@ def test_coverage_counts_runs_at_the_registrys_current_settings():
                      "params_hash": results.params_hash(params), "status": "ok"})
     manifest = pd.DataFrame(rows)
     assert report.at_current_settings(manifest).tolist() == [True, False]
+    assert Job.from_params(json.loads(rows[0]["params"])) == Job("Pendulum", "sac", 0, "smoke", Path("data"),
+                                                                 Path("artifacts"))
     row = report.coverage(manifest).set_index(["task", "algo"]).loc[("Pendulum", "sac")]
     assert (row["runs"], row["at current settings"], row["seeds"]) == (2, 1, "0, 1")
