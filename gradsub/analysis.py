@@ -20,6 +20,7 @@ import torch
 from gradsub.hessian import HessianOperator, gradient
 from gradsub.lanczos import Eigenpairs, full_spectrum, top_eigenpairs
 from gradsub.losses import NetworkLoss
+from gradsub.tasks import SPECTRUM_MAX_PARAMS, SPECTRUM_ROWS
 from gradsub.metrics import (
     gradient_subspace_fraction,
     mean_gradient_subspace_fraction,
@@ -49,8 +50,8 @@ class AnalysisSettings:
     k: int = 100
     method: str = "block"
     chunk_size: int = 4096
-    dense_max_params: int = 6_000
-    spectrum_rows: int = 10_000
+    dense_max_params: int = SPECTRUM_MAX_PARAMS
+    spectrum_rows: int = SPECTRUM_ROWS
     tol: float = 1e-4
     seed: int = 0
 

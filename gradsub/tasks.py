@@ -14,6 +14,7 @@ profile raises ``ValueError`` listing the valid values. This module imports only
 from __future__ import annotations
 
 import dataclasses
+import functools
 from typing import Any
 
 __all__ = [
@@ -358,10 +359,14 @@ CPU_THROUGHPUT: dict[tuple[str, str], float] = {
     ("FetchReach", "sac"): 162.9,
 }
 
-# Budget of one cpu job (training + analysis) and the share given to training.
-CPU_JOB_BUDGET_S = 45 * 60
-CPU_ANALYSIS_BUDGET_S = 18 * 60  # measured analyses: see the comment above _cpu_n_precise
-CPU_TRAIN_BUDGET_S = CPU_JOB_BUDGET_S - CPU_ANALYSIS_BUDGET_S - 2 * 60  # 2 min for evaluation/saving
+# --- the cpu plan: what one job may cost, what the analysis of a checkpoint costs, what is left to train
+
+CPU_JOB_BUDGET_S = 45 * 60  # one (task, algo, seed) job, training and analysis (issue: at most 45 min)
+# What the plan fills: 4 min of the budget held back for a slower day (the same products ran 1.5x faster
+# in one session's re-analysis than in the next, see below; the plan's estimates are per-task maxima).
+CPU_PLAN_S = 41 * 60
+CPU_EVAL_S = 2 * 60  # evaluations, checkpoint saves, samples and loading (measured: 1-2 min per job)
+CPU_ANALYSIS_BUDGET_S = 27 * 60  # checkpoints are added while their analyses fit this (3 for most SAC jobs)
 # Whole-run training rate over the short-window rate of CPU_THROUGHPUT, for two cpu jobs side by side
 # on the idle machine. Measured in a clean two-job sweep (`gradsub sweep --profile cpu --tasks
 # HalfCheetah Finger-spin --algos sac --seeds 0 --workers 2` at 970bf41 into scratch folders, 2026-11-24,
@@ -369,32 +374,67 @@ CPU_TRAIN_BUDGET_S = CPU_JOB_BUDGET_S - CPU_ANALYSIS_BUDGET_S - 2 * 60  # 2 min 
 # (60k steps in 1,491 s; 41.3 over 10k-50k, 38.2 over 50k-70k) against 60.2, Finger-spin SAC 56
 # (100k in 1,786 s; 62 then 52.5) against 102.8: 0.67 and 0.55, the lower kept. The rate falls as a run
 # goes on: benchmarks/throughput.py with two HalfCheetah SAC processes gave 72 steps/s over 2,048 steps
-# and 62 over 8,000 (2026-11-24). It also covers the +-25 % spread of short windows (ENVIRONMENT.md).
+# and 62 over 8,000 (2026-11-24). The sweep at 707ce5d then trained at 0.63-0.64 of CPU_THROUGHPUT
+# (HalfCheetah SAC 37-39 steps/s, PPO 480).
 CPU_WHOLE_RUN = 0.55
 
-# t1 values of the paper's overlap figure (FACTS §6): the cpu profile checkpoints there when it can.
-_PAPER_T1 = (0, 10_000, 50_000, 100_000, 200_000, 500_000, 1_000_000)
+# Wall minutes of one checkpoint's analysis (samples, four eigensolves, gradients, metrics, cache write;
+# k = 100, tol 1e-4), as (first checkpoint, any later one), the most each cost in the sweep at 707ce5d
+# (two jobs alone on the idle machine, 2026-11-24, from the analysis caches' times and the timings
+# table). The first SAC checkpoint is the dear one where the untrained networks see random-action data:
+# flat spectra, ~1,000 products per actor solve instead of ~400 (HalfCheetah SAC 12.4 min at step 0 and
+# 11.8 at 10k, which then still had step 0's parameters; 3.6 and 4.2 at 20k and 50k). Dense spectra
+# (the last checkpoint) come on top: CPU_SPECTRUM_MIN_PER_TERA.
+CPU_CHECKPOINT_MINUTES: dict[tuple[str, str], tuple[float, float]] = {
+    ("HalfCheetah", "sac"): (12.4, 4.2),
+    ("HalfCheetah", "ppo"): (6.2, 6.2),  # 4.5-6.2 (N = 2,048, n_steps 512)
+    ("Pendulum", "sac"): (6.9, 7.2),  # 4.6-7.2
+    ("Pendulum", "ppo"): (1.6, 1.6),  # 1.4-1.6 (N = 10,000) + 10.9 of spectra at the last
+    ("Finger-spin", "ppo"): (4.2, 4.2),  # 3.6-4.2 (N = 10,000, n_steps 4096)
+}
+# Other tasks: minutes per 10^9 (parameters of actor and critic) x (rows of the precise and the mini-batch
+# Hessians), the largest of the measured tasks above (as (first, later)): PPO HalfCheetah 6.2 min over
+# 142,605 x 2,560; SAC Pendulum 7.2 over 201,988 x 4,096 later, HalfCheetah 12.4 over 217,870 x 4,096 first.
+CPU_CHECKPOINT_MIN_PER_GIGA = {"ppo": (17.0, 17.0), "sac": (13.9, 8.7)}
+# A dense spectrum (every eigenvalue, n products of an n-parameter network on SPECTRUM_ROWS rows): minutes
+# per 10^12 n^2 x rows. Pendulum PPO: 5.6 min for the actor (4,545 parameters), 5.3 for the critic (4,481).
+CPU_SPECTRUM_MIN_PER_TERA = 28.0
+# Networks up to this size get their full spectrum (Figure 1) at the last checkpoint, on the first
+# SPECTRUM_ROWS precise rows (gradsub.analysis.AnalysisSettings reads both).
+SPECTRUM_MAX_PARAMS = 6_000
+SPECTRUM_ROWS = 10_000
+
+# t1 values of the paper's overlap figures (FACTS §6), in the order the cpu profile adds them as
+# checkpoints: 100k first (the main overlap figure's t1), then the early phase, then the rest.
+_CPU_T1_PRIORITY = (100_000, 10_000, 50_000, 200_000, 500_000, 1_000_000)
 
 
-def _paper_checkpoints(total: int) -> tuple[int, ...]:
+def _paper_checkpoints(task: Task, algo: str, total: int) -> tuple[int, ...]:
     """0, 10k, then every 50k (FACTS §3), and the final step."""
     steps = [0, 10_000] + list(range(50_000, total, 50_000))
     return tuple(sorted({s for s in steps if s < total} | {total}))
 
 
-def _cpu_checkpoints(total: int) -> tuple[int, ...]:
-    """The paper's t1 values below 80 % of ``total`` (so its overlap curves can start there), the
-    end, and the midpoint (rounded to 10k) when that leaves fewer than four checkpoints (short SAC runs).
-    """
-    steps = {s for s in _PAPER_T1 if s < total * 0.8} | {total}
-    if len(steps) < 4:
-        middle = int(round(total / 2 / 10_000)) * 10_000
-        if 0 < middle < total:
-            steps.add(middle)
+def _cpu_checkpoints(task: Task, algo: str, total: int) -> tuple[int, ...]:
+    """0, the end, then the paper's overlap t1 values below 80 % of ``total`` in _CPU_T1_PRIORITY order
+    while the analyses fit the budget left after training (at least CPU_ANALYSIS_BUDGET_S); a midpoint
+    (rounded to 10k) when no t1 value lies there. SAC skips steps up to learning_starts: SB3 updates
+    nothing before then, so such a checkpoint repeats step 0's parameters on the same random-action data."""
+    budget = max(CPU_ANALYSIS_BUDGET_S, CPU_PLAN_S - CPU_EVAL_S - _cpu_train_seconds(task, algo, total))
+    first = _cpu_free_steps(task, algo)
+    candidates = [s for s in _CPU_T1_PRIORITY if first < s < total * 0.8]
+    middle = int(round(total / 2 / 10_000)) * 10_000
+    if not candidates and first < middle < total:
+        candidates.append(middle)
+    n_precise = _cpu_n_precise(task, algo)
+    steps = [0, total]
+    for step in candidates:
+        if _cpu_analysis_seconds(task, algo, tuple(sorted(steps + [step])), n_precise) <= budget:
+            steps.append(step)
     return tuple(sorted(steps))
 
 
-def _smoke_checkpoints(total: int) -> tuple[int, ...]:
+def _smoke_checkpoints(task: Task, algo: str, total: int) -> tuple[int, ...]:
     return (0, total)
 
 
@@ -402,37 +442,83 @@ def _round_steps(steps: float, unit: int) -> int:
     return max(unit, int(steps // unit) * unit)
 
 
+def _cpu_free_steps(task: Task, algo: str) -> int:
+    """SAC's random warm-up (learning_starts): it only steps the env, nearly free, and updates nothing."""
+    return algo_config(task, algo).learning_starts if algo == "sac" else 0
+
+
+def _cpu_least_steps(task: Task, algo: str) -> int:
+    """The shortest cpu run: 10k steps after SAC's warm-up or PPO's first rollout (rounded up to 10k)."""
+    before = _cpu_free_steps(task, algo) if algo == "sac" else algo_config(task, algo).n_steps
+    return -(-before // 10_000) * 10_000 + 10_000
+
+
+def _cpu_train_seconds(task: Task, algo: str, total: int) -> float:
+    """Planned training time of ``total`` steps at CPU_THROUGHPUT x CPU_WHOLE_RUN (warm-up free)."""
+    learning = max(0, total - _cpu_free_steps(task, algo))
+    return learning / (CPU_THROUGHPUT[(task.name, algo)] * CPU_WHOLE_RUN)
+
+
+def _cpu_analysis_seconds(task: Task, algo: str, checkpoints: tuple[int, ...], n_precise: int) -> float:
+    """Planned analysis time of ``checkpoints`` (CPU_CHECKPOINT_MINUTES, else the per-size model) and of
+    the dense spectra at the last one."""
+    counts = parameter_counts(task)
+    params = (counts.ppo_actor, counts.ppo_critic) if algo == "ppo" else (counts.sac_actor, counts.sac_critic)
+    minibatch = algo_config(task, algo).n_steps if algo == "ppo" else _SAC_MINIBATCH_SAMPLES
+    measured = CPU_CHECKPOINT_MINUTES.get((task.name, algo))
+    if measured is None or n_precise != _CPU_N_PRECISE[_cpu_size(task, algo)][algo]:
+        work = sum(params) * (n_precise + minibatch) / 1e9
+        measured = tuple(rate * work for rate in CPU_CHECKPOINT_MIN_PER_GIGA[algo])
+    first, later = measured
+    minutes = first + later * (len(checkpoints) - 1)
+    rows = min(SPECTRUM_ROWS, n_precise)
+    minutes += sum(CPU_SPECTRUM_MIN_PER_TERA * n * n * rows / 1e12 for n in params if n <= SPECTRUM_MAX_PARAMS)
+    return 60 * minutes
+
+
+def _cpu_job_seconds(task: Task, algo: str, total: int) -> float:
+    return (_cpu_train_seconds(task, algo, total) + CPU_EVAL_S
+            + _cpu_analysis_seconds(task, algo, _cpu_checkpoints(task, algo, total), _cpu_n_precise(task, algo)))
+
+
+@functools.lru_cache(maxsize=None)
 def _cpu_total_steps(task: Task, algo: str) -> int:
-    """Steps that fit the cpu training budget at the measured throughput, capped at the paper's."""
-    config = algo_config(task, algo)
-    rate = CPU_THROUGHPUT[(task.name, algo)]
-    budget = CPU_TRAIN_BUDGET_S * CPU_WHOLE_RUN
-    if algo == "sac":
-        # before learning_starts SAC only steps the env (random actions): nearly free.
-        warmup = config.learning_starts
-        steps = warmup + budget * rate
-    else:
-        steps = budget * rate
-    return min(config.paper_steps, _round_steps(steps, 10_000))
+    """The most steps (10k units, at most the paper's) whose planned job (training, the analyses of their
+    checkpoints, CPU_EVAL_S) fits CPU_PLAN_S; never below _cpu_least_steps."""
+    paper = algo_config(task, algo).paper_steps
+    least = min(paper, _cpu_least_steps(task, algo))
+    fits = [t for t in range(least, paper + 1, 10_000) if _cpu_job_seconds(task, algo, t) <= CPU_PLAN_S]
+    return max(fits, default=least)
+
+
+def cpu_job_seconds(task: str | Task, algo: str) -> float:
+    """Planned wall seconds of one cpu job: training, the analysis of its checkpoints, CPU_EVAL_S."""
+    task = get_task(task)
+    algo = check_algo(algo)
+    return _cpu_job_seconds(task, algo, _cpu_total_steps(task, algo))
 
 
 _SMOKE_STEPS = 256
+_SAC_MINIBATCH_SAMPLES = 2048  # SAC mini-batch data: 2048 // batch_size mini-batches (FACTS §5)
 
 _PROFILE_NOTES = {
     "smoke": "For tests: a few hundred steps, checkpoints at 0 and the end, tiny samples; PPO's n_steps "
              "and SAC's learning_starts/batch are shrunk so that an update happens.",
     "cpu": "The book's data on the 2-core machine, two one-thread jobs at a time: each job (training + "
-           "analysis) within 45 min (CPU_JOB_BUDGET_S). Training: 25 min (CPU_TRAIN_BUDGET_S = 45 - 18 for "
-           "the analysis - 2 for evaluations and checkpoints), filled at the short-window throughput "
-           f"measured per task (CPU_THROUGHPUT) times {CPU_WHOLE_RUN}, the whole-run share of it measured "
-           "in a clean two-job sweep (CPU_WHOLE_RUN), capped at the paper's steps; SAC's random warm-up "
-           "(learning_starts) is counted as free. PPO thus reaches 0.3-1M steps (the paper's steps on 6 of "
-           "12 tasks), SAC 40k-140k (the paper: 0.3-1M). Analysis: N = 10,000 on-policy steps for PPO and "
-           "5,000 replay rows for SAC where the actor has at most 20k parameters, else 2,048 (measured "
-           "per-product costs in _cpu_n_precise); the paper's 2048 SAC mini-batch samples, k = 100. "
-           "Checkpoints: the paper's overlap t1 values (0, 10k, 50k, 100k, 200k, 500k, 1M) below 80 % of "
-           "the run, the end, and the midpoint when that leaves fewer than four. 3 seeds (72 jobs: about "
-           "27 h at two at a time). Measured job costs: the book's reproducibility page.",
+           "analysis) within 45 min (CPU_JOB_BUDGET_S), planned to 41 (CPU_PLAN_S; cpu_job_seconds gives "
+           "each job's plan). Analysis first: N = 10,000 on-policy steps for PPO and 5,000 replay rows for "
+           "SAC where the actor has at most 20k parameters, else 2,048 (halved where even two checkpoints "
+           "would not fit); the paper's 2048 SAC mini-batch samples, k = 100. Checkpoints: 0, the end, and "
+           "the paper's overlap t1 values (100k first, then 10k, 50k, 200k, ...) below 80 % of the run while "
+           "their analyses fit 27 min (CPU_ANALYSIS_BUDGET_S), each costed at the most a checkpoint of that "
+           "job cost in a measured sweep (CPU_CHECKPOINT_MINUTES; other tasks scaled by network size and "
+           "rows from the dearest measured one); SAC skips steps up to learning_starts, where SB3 has not "
+           "updated the agent yet. Training gets the rest, less 2 min for evaluations and saving "
+           f"(CPU_EVAL_S), at the short-window throughput measured per task (CPU_THROUGHPUT) times "
+           f"{CPU_WHOLE_RUN}, the whole-run share measured in a clean two-job sweep (CPU_WHOLE_RUN), in 10k "
+           "steps, capped at the paper's steps. PPO thus reaches 0.2-1M steps (the paper: 0.3-3M), SAC "
+           "20k-130k (the paper: 0.3-1M). 3 seeds (72 jobs: about 25 h at two at a time). Measured job "
+           "costs: the book's reproducibility page.",
     "paper": "The paper's scale: its steps, checkpoints 0, 10k and every 50k, N = 10^6 on-policy steps "
              "for PPO, the whole replay buffer (up to 10^6) for SAC, 50,000 random transitions at step 0, "
              "k = 100, 10 seeds. For a GPU or a cluster.",
@@ -442,34 +528,29 @@ _PROFILE_NOTES = {
 _SCHEDULES = {"smoke": _smoke_checkpoints, "cpu": _cpu_checkpoints, "paper": _paper_checkpoints}
 
 
-# Analysis sample size N of the cpu profile. The analysis costs about 4 x 850 Hessian-vector products
-# per checkpoint (k = 100, tol 1e-4: actor and critic, precise and mini-batch), each a pass over N rows.
-# Measured 2026-11-24 on this machine, one thread, idle, float64 (float32 about 0.45 of it), per vector
-# per 10,000 rows: Pendulum PPO actor (4.5k parameters) 43 ms, critic 30 ms; HalfCheetah PPO actor (72k)
-# 294 ms, critic (71k) 273 ms; HalfCheetah SAC actor (73k) about 0.5 s, critic (144k) about 0.7 s.
-# So N = 10,000 keeps a small network's checkpoint near a minute, and the [256, 256] networks get
-# 2,048. Solve minutes of whole jobs at the earlier sizes (two jobs side by side, solver of ad4cdd5):
-# HalfCheetah SAC 16.8 (4 checkpoints, N = 2,048), Finger-spin SAC 17.2 (4, N = 2,048), Finger-spin
-# PPO 12.3 (7, N = 10,000), HalfCheetah PPO 30.1 (7, N = 4,096: hence 2,048 now).
-# Measured with the sizes above (sweep at 707ce5d, two jobs alone on the idle machine, 2026-11-24; wall
-# minutes per checkpoint from the analysis caches' times): HalfCheetah SAC 12.4, 11.8, 3.6, 4.2 (steps 0,
-# 10k, 20k, 50k: the first two need ~1,000 products per actor solve, later ones ~400) after 18.1 min of
-# training (37-39 steps/s after learning_starts, 0.63 of CPU_THROUGHPUT): job 50 min. HalfCheetah PPO
-# 4.4-6.3 per checkpoint, 6 of them, after 21.1 min of training (480 steps/s, 0.64): job 53 min.
-# Pendulum SAC job 44 min (training 18.6). Analysis only (training reused): Pendulum PPO 20 min (11 of
-# them the two dense spectra), Finger-spin PPO 26 min. The earlier re-analysis ran about 1.5x faster
-# (same products): the machine's speed varies between days. So the [256, 256] networks' analyses do not
-# fit 18 min: next, size the schedule and the steps from these per-checkpoint costs (fewer checkpoints
-# or less training for SAC and HalfCheetah-size PPO).
+# Analysis sample size N of the cpu profile (precise rows), by actor size: PPO on-policy steps, SAC replay
+# rows. Per vector per 10,000 rows (2026-11-24, one thread, idle, float64; float32 about 0.45 of it):
+# Pendulum PPO actor (4.5k parameters) 43 ms, critic 30 ms; HalfCheetah PPO actor (72k) 294 ms, critic (71k)
+# 273 ms; HalfCheetah SAC actor (73k) about 0.5 s, critic (144k) about 0.7 s. So small networks get
+# 10,000 (PPO) or 5,000 (SAC) rows and the rest 2,048; halved (down to 1,024) where even the shortest job
+# (checkpoints 0 and the end, _cpu_least_steps) would not fit CPU_PLAN_S.
 _CPU_SMALL_NETWORK = 20_000  # parameters of the PPO or SAC actor
+_CPU_N_PRECISE = {"small": {"ppo": 10_000, "sac": 5_000}, "large": {"ppo": 2_048, "sac": 2_048}}
+
+
+def _cpu_size(task: Task, algo: str) -> str:
+    counts = parameter_counts(task)
+    actor = counts.ppo_actor if algo == "ppo" else counts.sac_actor
+    return "small" if actor <= _CPU_SMALL_NETWORK else "large"
 
 
 def _cpu_n_precise(task: Task, algo: str) -> int:
-    counts = parameter_counts(task)
-    actor = counts.ppo_actor if algo == "ppo" else counts.sac_actor
-    if actor <= _CPU_SMALL_NETWORK:
-        return 10_000 if algo == "ppo" else 5_000
-    return 2_048
+    n = _CPU_N_PRECISE[_cpu_size(task, algo)][algo]
+    least = _cpu_least_steps(task, algo)
+    while n > 1_024 and (_cpu_train_seconds(task, algo, least) + CPU_EVAL_S
+                         + _cpu_analysis_seconds(task, algo, (0, least), n)) > CPU_PLAN_S:
+        n = max(1_024, n // 2)
+    return n
 
 
 def _cpu_eval_every(total: int) -> int:
@@ -490,10 +571,10 @@ def _base_profile(task: Task, algo: str, name: str) -> dict:
         total = _cpu_total_steps(task, algo)
         n_precise = _cpu_n_precise(task, algo)
         return dict(total_steps=total, n_precise=n_precise, n_random=min(50_000, n_precise),
-                    sac_minibatch_samples=2048, k=100, chunk_size=4096, n_seeds=3,
+                    sac_minibatch_samples=_SAC_MINIBATCH_SAMPLES, k=100, chunk_size=4096, n_seeds=3,
                     eval_every=_cpu_eval_every(total), n_eval_episodes=5)
     total = config.paper_steps
-    return dict(total_steps=total, n_precise=1_000_000, n_random=50_000, sac_minibatch_samples=2048,
+    return dict(total_steps=total, n_precise=1_000_000, n_random=50_000, sac_minibatch_samples=_SAC_MINIBATCH_SAMPLES,
                 k=100, chunk_size=4096, n_seeds=10, eval_every=10_000, n_eval_episodes=10)
 
 
@@ -517,7 +598,7 @@ def get_profile(task: str | Task, algo: str, profile: str | Profile, **overrides
     values.update(overrides)
     total = values["total_steps"]
     if "checkpoint_steps" not in overrides:
-        values["checkpoint_steps"] = _SCHEDULES[name](total)
+        values["checkpoint_steps"] = _SCHEDULES[name](task, algo, total)
     if "total_steps" in overrides and "eval_every" not in overrides and name != "paper":
         values["eval_every"] = total if name == "smoke" else _cpu_eval_every(total)
     values["checkpoint_steps"] = tuple(int(s) for s in values["checkpoint_steps"])

@@ -75,14 +75,28 @@ def test_paper_profile_is_the_papers_scale():
     assert s.total_steps == 1_000_000 and s.n_random == 50_000 and s.sac_minibatch_samples == 2048
 
 
-def test_cpu_profile_fits_the_training_budget():
-    budget = tasks.CPU_TRAIN_BUDGET_S
-    for (name, algo), rate in tasks.CPU_THROUGHPUT.items():
-        p = tasks.get_profile(name, algo, "cpu")
-        learning = p.total_steps - (tasks.algo_config(name, algo).learning_starts if algo == "sac" else 0)
-        assert learning / rate <= budget, (name, algo)
-        assert p.k == 100
-    assert tasks.CPU_TRAIN_BUDGET_S + tasks.CPU_ANALYSIS_BUDGET_S <= tasks.CPU_JOB_BUDGET_S
+def test_every_cpu_job_is_planned_within_the_budget():
+    for name in tasks.TASKS:
+        for algo in tasks.ALGOS:
+            p = tasks.get_profile(name, algo, "cpu")
+            assert tasks.cpu_job_seconds(name, algo) <= tasks.CPU_JOB_BUDGET_S, (name, algo)
+            assert p.k == 100 and len(p.checkpoint_steps) >= 2
+            if algo == "sac":  # SB3 updates nothing up to learning_starts: no checkpoint there but 0
+                first = tasks.algo_config(name, algo).learning_starts
+                assert all(s == 0 or s > first for s in p.checkpoint_steps), name
+    assert tasks.CPU_PLAN_S <= tasks.CPU_JOB_BUDGET_S
+
+
+def test_cpu_plan_adds_up_training_analysis_and_evaluation():
+    # HalfCheetah SAC: measured checkpoint costs (first, later), training at the planned rate
+    task, p = tasks.get_task("HalfCheetah"), tasks.get_profile("HalfCheetah", "sac", "cpu")
+    first, later = tasks.CPU_CHECKPOINT_MINUTES[("HalfCheetah", "sac")]
+    rate = tasks.CPU_THROUGHPUT[("HalfCheetah", "sac")] * tasks.CPU_WHOLE_RUN
+    train = (p.total_steps - task.sac.learning_starts) / rate
+    analysis = 60 * (first + later * (len(p.checkpoint_steps) - 1))
+    assert tasks.cpu_job_seconds(task, "sac") == pytest.approx(train + analysis + tasks.CPU_EVAL_S)
+    # 10k more steps would not fit the plan
+    assert train + (10_000 / rate) + analysis + tasks.CPU_EVAL_S > tasks.CPU_PLAN_S
 
 
 def test_overriding_total_steps_recomputes_the_schedule():
