@@ -64,7 +64,10 @@ Usage:
 Defaults: PPO actor on Walker2D (5,708 parameters) and SAC critic on HalfCheetah (both Q-nets,
 144,386 parameters), N in {10^4, 10^5}, k = 100. Writes ``data/benchmarks/eigensolver.csv`` (atomic)
 and beside it ``eigensolver.json`` (machine, torch, git commit, command line, every worker's raw
-report). Run one benchmark at a time on an otherwise idle machine: the ratios compare wall times.
+report). A run replaces the rows of the configurations (task, network, N, k) it measured and keeps the
+others, so the configurations may be measured one command at a time (the sidecar's ``earlier`` lists the
+earlier commands; every row carries its own machine, torch and commit). Run one benchmark at a time on an otherwise idle machine: the ratios
+compare wall times.
 
 Cost (the 2-core CPU machine, one thread per process). Measured 2026-11-24 while two sweep jobs shared
 the cores (load 3.5; an idle machine is faster): PPO actor, Walker2D, N = 10^4, k = 100: the whole
@@ -393,12 +396,38 @@ def benchmark(networks, ns, k, *, task=None, quick=False, artifacts=ROOT / "arti
     return rows, {"runs": runs, "workers": raw}
 
 
+# A row's configuration: a new run replaces the rows (and the sidecar's reports) of the same one.
+CONFIG = ["task", "algo", "network", "n_samples", "k"]
+
+
 def write_outputs(rows, raw, out: Path, argv) -> None:
+    """Write the table and its sidecar; configurations already in ``out`` and not run again are kept,
+    with their workers' reports; the earlier commands go into the sidecar's ``earlier``."""
     import pandas as pd
 
     from gradsub import results
 
-    results.write_benchmark(out, pd.DataFrame(rows).reindex(columns=COLUMNS), list(argv), **raw)
+    frame = pd.DataFrame(rows).reindex(columns=COLUMNS)
+    earlier = []
+    if out.exists():
+        previous = pd.read_csv(out).reindex(columns=COLUMNS)
+        rerun = previous[CONFIG].apply(tuple, axis=1).isin(set(frame[CONFIG].apply(tuple, axis=1)))
+        kept = previous[~rerun]
+        if not kept.empty:
+            sidecar = json.loads(out.with_suffix(".json").read_text())
+            pairs = set(zip(kept["algo"] + "-" + kept["network"], kept["n_samples"]))
+            raw = {"runs": raw["runs"] + [r for r in sidecar.get("runs", [])
+                                          if r["network"] not in {x["network"] for x in raw["runs"]}],
+                   "workers": raw["workers"] + [w for w in sidecar.get("workers", [])
+                                                if (w["network"], w["n"]) in pairs]}
+            earlier = sidecar.get("earlier", []) + [{key: sidecar[key] for key in ("command", "git_commit",
+                                                                                    "finished_utc")}]
+            order = {m: i for i, m in enumerate(METHODS)}
+            frame = (pd.concat([kept, frame], ignore_index=True)
+                     .sort_values(["algo", "network", "n_samples", "method"], kind="stable",
+                                  key=lambda c: c.map(order) if c.name == "method" else c)
+                     .reset_index(drop=True))
+    results.write_benchmark(out, frame, list(argv), **raw, earlier=earlier)
 
 
 def summary(rows) -> str:

@@ -534,6 +534,15 @@ def job_costs(timings: pd.DataFrame, manifest: pd.DataFrame) -> pd.DataFrame:
     return costs.assign(last_run_minutes=costs.pop("wall_seconds") / 60).round(1)
 
 
+def job_plans(manifest: pd.DataFrame) -> pd.DataFrame:
+    """Per run: whether it was made at the registry's current settings and, for such ``cpu`` runs, the
+    minutes the cpu plan gives its job (``tasks.cpu_job_seconds``; NaN otherwise)."""
+    runs = manifest[RUN].astype({"seed": "int64"}).assign(current=at_current_settings(manifest).to_numpy())
+    planned = [tasks.cpu_job_seconds(task, algo) / 60 if profile == "cpu" and current else float("nan")
+               for task, algo, profile, current in runs[["task", "algo", "profile", "current"]].itertuples(index=False)]
+    return runs.assign(planned_minutes=planned).round(1)
+
+
 def package_versions(manifest: pd.DataFrame) -> pd.DataFrame:
     """Package versions recorded with the runs: one row per package, one column per distinct set."""
     sets = sorted(set(manifest["packages"]))

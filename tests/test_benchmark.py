@@ -88,3 +88,29 @@ def test_provenance_and_printed_table(quick):
     assert "--quick" in sidecar["command"]
     assert frame["machine"].nunique() == 1 and frame["git_commit"].nunique() == 1
     assert "seconds_ratio" in stdout and "overlap_at_gap" in stdout
+
+
+def test_a_run_replaces_its_configurations_and_keeps_the_others(tmp_path):
+    bench = _script_module()
+    out = tmp_path / "eigensolver.csv"
+
+    def run(network, n, seconds):
+        algo, net = network.split("-")
+        rows = [{"task": "T", "algo": algo, "network": net, "n_samples": n, "k": 5, "method": m,
+                 "status": "ok", "seconds": seconds} for m in reversed(bench.METHODS)]
+        raw = {"runs": [{"network": network}], "workers": [{"network": network, "n": n, "method": m}
+                                                           for m in bench.METHODS]}
+        bench.write_outputs(rows, raw, out, ["benchmarks/eigensolver.py", "--n", str(n)])
+
+    run("sac-critic", 100, 1.0)
+    run("ppo-actor", 100, 2.0)
+    run("sac-critic", 100, 3.0)  # measured again: replaces its first rows
+    frame = pd.read_csv(out)
+    assert list(zip(frame["network"], frame["method"])) == [("actor", m) for m in bench.METHODS] + \
+        [("critic", m) for m in bench.METHODS]
+    assert frame.set_index("network")["seconds"].to_dict() == {"actor": 2.0, "critic": 3.0}
+    sidecar = json.loads(out.with_suffix(".json").read_text())
+    assert sorted((w["network"], w["method"]) for w in sidecar["workers"]) == sorted(
+        (net, m) for net in ("ppo-actor", "sac-critic") for m in bench.METHODS)
+    assert [r["network"] for r in sidecar["runs"]] == ["sac-critic", "ppo-actor"]
+    assert len(sidecar["earlier"]) == 2 and sidecar["command"].endswith("--n 100")

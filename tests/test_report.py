@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from gradsub import report, results
+from gradsub import report, results, tasks
 
 RUN = {"seed": 0, "profile": "cpu"}
 
@@ -127,6 +127,23 @@ def test_job_costs_sum_every_stage_per_run():
     assert costs.loc[1, ["solve_minutes", "spectrum_minutes", "total_minutes", "last_run_minutes"]].tolist() \
         == [0.0, 0.0, 0.5, 0.7]
     assert report.job_costs(timings.iloc[:0], manifest).empty
+
+
+def test_job_plans_give_the_cpu_plan_of_current_runs_only():
+    from gradsub.job import Job
+
+    rows = []
+    for seed, profile, stale in ((0, "cpu", False), (1, "cpu", True), (2, "smoke", False)):
+        params = Job("HalfCheetah", "sac", seed, profile, Path("data"), Path("artifacts")).params()
+        if stale:
+            params["settings"]["total_steps"] += 10_000
+        rows.append({"task": "HalfCheetah", "algo": "sac", "seed": str(seed), "profile": profile,
+                     "params": json.dumps(params, sort_keys=True, default=str),
+                     "params_hash": results.params_hash(params)})
+    plans = report.job_plans(pd.DataFrame(rows)).set_index("seed")
+    assert plans["current"].tolist() == [True, False, True]
+    assert plans.loc[0, "planned_minutes"] == round(tasks.cpu_job_seconds("HalfCheetah", "sac") / 60, 1)
+    assert plans.loc[[1, 2], "planned_minutes"].isna().all()
 
 
 def test_coverage_counts_runs_at_the_registrys_current_settings():
