@@ -366,7 +366,8 @@ def hyperparameters(algo: str) -> pd.DataFrame:
 
 
 def profiles_table() -> pd.DataFrame:
-    """Steps, checkpoints, sample sizes and k of every profile, task and algorithm."""
+    """Steps, checkpoints, sample sizes and k of every profile, task and algorithm, and the minutes the
+    cpu plan gives each cpu job (``tasks.cpu_job_seconds``)."""
     rows = []
     for name in tasks.TASKS:
         for algo in tasks.ALGOS:
@@ -377,7 +378,9 @@ def profiles_table() -> pd.DataFrame:
                              "checkpoints": len(steps),
                              "first checkpoints": ", ".join(f"{s:,}" for s in steps[:4])
                              + (", ..." if len(steps) > 4 else ""),
-                             "n_precise": p.n_precise, "k": p.k, "seeds": p.n_seeds})
+                             "n_precise": p.n_precise, "k": p.k, "seeds": p.n_seeds,
+                             "planned minutes": round(tasks.cpu_job_seconds(name, algo) / 60, 1)
+                             if profile == "cpu" else float("nan")})
     return pd.DataFrame(rows)
 
 
