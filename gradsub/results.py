@@ -351,10 +351,11 @@ def write_benchmark(out: str | os.PathLike, frame: pd.DataFrame, command: list[s
     import torch
 
     out = Path(out)
-    atomic_write_text(out, frame.to_csv(index=False, float_format="%.6g", lineterminator="\n"))
+    # (the commit is read before the table is written: writing it would mark the tree dirty)
     sidecar = {"command": shlex.join(["python", *command]), "machine": _machine(),
                "python": platform.python_version(), "torch": torch.__version__, "git_commit": git_commit(),
                "finished_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), **extra}
+    atomic_write_text(out, frame.to_csv(index=False, float_format="%.6g", lineterminator="\n"))
     atomic_write_text(out.with_suffix(".json"), json.dumps(sidecar, indent=1, default=float) + "\n")
 
 
