@@ -20,13 +20,13 @@ import torch
 from gradsub.hessian import HessianOperator, gradient
 from gradsub.lanczos import Eigenpairs, full_spectrum, top_eigenpairs
 from gradsub.losses import NetworkLoss
-from gradsub.tasks import SPECTRUM_MAX_PARAMS, SPECTRUM_ROWS
 from gradsub.metrics import (
     gradient_subspace_fraction,
     mean_gradient_subspace_fraction,
     random_baseline,
     subspace_overlap,
 )
+from gradsub.tasks import SPECTRUM_MAX_PARAMS, SPECTRUM_ROWS
 
 __all__ = ["AnalysisSettings", "CheckpointAnalysis", "analyse_checkpoint", "overlap_frame", "K_LEVELS"]
 

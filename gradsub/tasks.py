@@ -541,6 +541,7 @@ def _cpu_size(task: Task, algo: str) -> str:
     return "small" if actor <= _CPU_SMALL_NETWORK else "large"
 
 
+@functools.lru_cache(maxsize=None)
 def _cpu_n_precise(task: Task, algo: str) -> int:
     n = _CPU_N_PRECISE[_cpu_size(task, algo)][algo]
     least = _cpu_least_steps(task, algo)

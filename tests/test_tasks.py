@@ -87,6 +87,16 @@ def test_every_cpu_job_is_planned_within_the_budget():
     assert tasks.CPU_PLAN_S <= tasks.CPU_JOB_BUDGET_S
 
 
+def test_cpu_n_is_halved_only_where_two_checkpoints_would_not_fit_the_plan():
+    plan = tasks.CPU_PLAN_S - tasks.CPU_EVAL_S
+    for name, halved in (("LunarLanderContinuous", True), ("HalfCheetah", False)):
+        task = tasks.get_task(name)
+        least = tasks._cpu_least_steps(task, "sac")
+        train = tasks._cpu_train_seconds(task, "sac", least)
+        assert (train + tasks._cpu_analysis_seconds(task, "sac", (0, least), 2_048) > plan) is halved
+        assert tasks.get_profile(name, "sac", "cpu").n_precise == (1_024 if halved else 2_048)
+
+
 def test_cpu_plan_adds_up_training_analysis_and_evaluation():
     # HalfCheetah SAC: measured checkpoint costs (first, later), training at the planned rate
     task, p = tasks.get_task("HalfCheetah"), tasks.get_profile("HalfCheetah", "sac", "cpu")
