@@ -125,18 +125,21 @@ def hessian_vector_products(loss: Any, batch: Batch, vectors: Tensor | np.ndarra
         return block.clone()
     # Chunk contributions are summed in float64 whatever the compute dtype: with float32 products
     # over many chunks this keeps the sum's rounding at one float32 product's, for b*n adds per chunk.
+    # Each chunk adds its products straight into the total (no [b, n] buffer per chunk), and a float64
+    # result is the total's transpose (no copy): a block of b vectors holds about three [n, b] arrays
+    # (the vectors, their rows, the total), which matters for the k-vector residual check of a large net.
     total_t = torch.zeros(block.shape[1], block.shape[0], dtype=torch.float64, device=theta.device)  # [b, n]
     rows_block = block.T.contiguous()
     with torch.enable_grad():
         for start, stop, chunk in _chunks(batch, n_rows, chunk_size, dtype, theta.device):
             weight = (stop - start) / n_rows
             if method == "double_backward":
-                value, products = _chunk_double_backward(loss.fn, theta, chunk, rows_block, weight)
+                value = _chunk_double_backward(loss.fn, theta, chunk, rows_block, weight, total_t)
             else:
-                value, products = _chunk_forward_over_reverse(loss.fn, theta, chunk, rows_block, weight)
-            _check_finite(products, "Hessian-vector product", start, stop, n_rows, value)
-            total_t += products
-    result = total_t.T.to(dtype).contiguous()
+                value = _chunk_forward_over_reverse(loss.fn, theta, chunk, rows_block, weight, total_t)
+            # The total was finite before this chunk: a non-finite total names this chunk's rows.
+            _check_finite(total_t, "Hessian-vector product", start, stop, n_rows, value)
+    result = total_t.T.to(dtype)
     return result[:, 0] if single else result
 
 
@@ -244,7 +247,9 @@ class HessianOperator(LinearOperator):
         X = np.asarray(X)
         if np.iscomplexobj(X):
             raise TypeError("HessianOperator is real; got a complex input block")
-        block = torch.from_numpy(np.ascontiguousarray(X, dtype=self.dtype))
+        # Column-major, as the products read the vectors as rows: a Fortran-ordered block (an
+        # eigensolver's basis) is used without a copy.
+        block = torch.from_numpy(np.asfortranarray(X, dtype=self.dtype))
         products = hessian_vector_products(self.loss, self.batch, block, chunk_size=self.chunk_size,
                                            dtype=self.torch_dtype, method=self.method)
         self.n_products += X.shape[1] if X.ndim == 2 else 1
@@ -396,35 +401,35 @@ def _scalar_loss(fn: Callable[[Tensor, Batch], Tensor], theta: Tensor, chunk: Ba
     return value.reshape(())
 
 
-def _chunk_double_backward(fn, theta: Tensor, chunk: Batch, rows_block: Tensor,
-                           weight: float) -> tuple[Tensor, Tensor]:
-    """weight * H_chunk @ v for every row v of rows_block [b, n]; returns (loss value, [b, n])."""
+def _chunk_double_backward(fn, theta: Tensor, chunk: Batch, rows_block: Tensor, weight: float,
+                           total: Tensor) -> Tensor:
+    """Add weight * H_chunk @ v to ``total`` [b, n] for every row v of rows_block [b, n]; returns
+    the chunk's loss value."""
     th = theta.detach().requires_grad_(True)
     value = _scalar_loss(fn, th, chunk)
-    products = torch.zeros_like(rows_block)
     if not value.requires_grad:  # constant in theta
-        return value.detach(), products
+        return value.detach()
     (g,) = torch.autograd.grad(value * weight, th, create_graph=True, allow_unused=True)
     if g is None or not g.requires_grad:  # linear in theta: zero curvature
-        return value.detach(), products
+        return value.detach()
     b = rows_block.shape[0]
     for j in range(b):
         (h,) = torch.autograd.grad(g, th, grad_outputs=rows_block[j], retain_graph=j + 1 < b,
                                    allow_unused=True)
         if h is not None:
-            products[j] = h
-    return value.detach(), products
+            total[j] += h
+    return value.detach()
 
 
-def _chunk_forward_over_reverse(fn, theta: Tensor, chunk: Batch, rows_block: Tensor,
-                                weight: float) -> tuple[None, Tensor]:
+def _chunk_forward_over_reverse(fn, theta: Tensor, chunk: Batch, rows_block: Tensor, weight: float,
+                                total: Tensor) -> None:
     """As _chunk_double_backward with torch.func; the loss value is not returned (None)."""
     grad_fn = torch.func.grad(lambda t: fn(t, chunk).reshape(()) * weight)
 
     def hvp(v: Tensor) -> Tensor:
         return torch.func.jvp(grad_fn, (theta,), (v,))[1]
 
-    return None, torch.func.vmap(hvp)(rows_block).detach()
+    total += torch.func.vmap(hvp)(rows_block).detach()
 
 
 def _as_block(vectors: Tensor | np.ndarray, theta: Tensor) -> tuple[Tensor, bool]:

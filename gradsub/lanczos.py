@@ -467,7 +467,8 @@ def _finish(
     norm = max(float(np.max(np.abs(values))), np.finfo(float).tiny)
     denom = np.maximum(np.abs(values), _EPS23 * norm)
     if residual_norms is None:
-        residual_norms = np.linalg.norm(HV - vectors * values, axis=0)
+        residual = vectors * values  # one [n, k] temporary: HV - V diag(values) written into it
+        residual_norms = np.linalg.norm(np.subtract(HV, residual, out=residual), axis=0)
     residuals = residual_norms / denom
     stats = SolverStats(
         method=method,

@@ -348,11 +348,53 @@ def benchmark_results(folder: Path | None = None) -> pd.DataFrame | None:
 
 
 def benchmark_table(folder: Path | None = None) -> pd.DataFrame:
-    """The benchmark's ratios to the paper's method and its accuracy, one row per measurement."""
+    """The benchmark's ratios to the paper's method and its accuracy, one row per measurement.
+
+    "time per product ratio" = time ratio / products ratio: what one product costs against one of the
+    paper's (the time ratio is the product of the two)."""
     raw = benchmark_results(folder)
     if raw is None:
         return pd.DataFrame({"status": ["no benchmark results committed yet: run `make bench`"]})
-    return raw[list(BENCHMARK_COLUMNS)].rename(columns=BENCHMARK_COLUMNS).fillna("")
+    table = raw[list(BENCHMARK_COLUMNS)].rename(columns=BENCHMARK_COLUMNS)
+    table.insert(table.columns.get_loc("products ratio") + 1, "time per product ratio",
+                 raw["seconds_ratio"] / raw["products_ratio"])
+    return table.astype(object).where(table.notna(), "")
+
+
+# N the issue's memory target reaches (peak memory flat from N = 10^4 to 10^6).
+MEMORY_TARGET_N = 1_000_000
+MEMORY_PROJECTED = f"projected peak at N = {MEMORY_TARGET_N:,}"
+
+
+def benchmark_memory(folder: Path | None = None) -> pd.DataFrame:
+    """Peak memory (MiB) of every method at every measured N, and its linear extrapolation in N.
+
+    "peak": the whole worker process (interpreter, torch, checkpoint, data); "solve": what the operator
+    and the solve added to it (peak_mib - before_mib, the data being collected before). "growth": the
+    peak's relative growth from the smallest to the largest measured N. The projection to
+    N = ``MEMORY_TARGET_N`` (the issue's memory target) is linear through those two N. One row per
+    (task, algo, network, k, method); an empty frame when nothing is committed."""
+    raw = benchmark_results(folder)
+    if raw is None:
+        return pd.DataFrame()
+    keys = ["task", "algo", "network", "k", "method"]
+    sizes = sorted(set(raw["n_samples"]))
+    columns = keys + [f"{what} at N = {n:,}" for n in sizes for what in ("peak", "solve")] \
+        + ["growth", MEMORY_PROJECTED]
+    rows = []
+    for key, group in raw.groupby(keys, sort=False):
+        group = group.set_index("n_samples").sort_index()
+        row = dict(zip(keys, key))
+        for n, measured in group.iterrows():
+            row[f"peak at N = {n:,}"] = measured["peak_mib"]
+            row[f"solve at N = {n:,}"] = measured["peak_mib"] - measured["before_mib"]
+        peak = group["peak_mib"]
+        lo, hi = peak.index[0], peak.index[-1]
+        if hi > lo:
+            row["growth"] = peak[hi] / peak[lo] - 1
+            row[MEMORY_PROJECTED] = peak[hi] + (peak[hi] - peak[lo]) / (hi - lo) * (MEMORY_TARGET_N - hi)
+        rows.append(row)
+    return pd.DataFrame(rows).reindex(columns=columns)
 
 
 def hyperparameters(algo: str) -> pd.DataFrame:

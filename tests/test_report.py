@@ -164,3 +164,43 @@ def test_coverage_counts_runs_at_the_registrys_current_settings():
                                                                  Path("artifacts"))
     row = report.coverage(manifest).set_index(["task", "algo"]).loc[("Pendulum", "sac")]
     assert (row["runs"], row["at current settings"], row["seeds"]) == (2, 1, "0, 1")
+
+
+def _benchmark(folder: Path, rows: list[dict]) -> Path:
+    (folder / "benchmarks").mkdir()
+    base = {"task": "T", "algo": "ppo", "network": "actor", "k": 5, "warm_from": -1, "n_params": 10,
+            "status": "ok", "passes_ratio": 1.0, "peak_ratio": 1.0, "max_residual_float64": 1e-6,
+            "max_dfrac": 0.0, "k_gap": 4, "overlap_at_gap": 1.0, "warm_mode": ""}
+    pd.DataFrame([{**base, **row} for row in rows]).to_csv(folder / "benchmarks" / "eigensolver.csv",
+                                                            index=False)
+    return folder
+
+
+def test_benchmark_table_splits_the_time_ratio_into_products_and_cost_per_product(tmp_path):
+    folder = _benchmark(tmp_path, [
+        {"method": "paper", "n_samples": 100, "seconds_ratio": 1.0, "products_ratio": 1.0,
+         "peak_mib": 1.0, "before_mib": 0.0},
+        {"method": "block cold", "n_samples": 100, "seconds_ratio": 0.6, "products_ratio": 0.8,
+         "peak_mib": 1.0, "before_mib": 0.0}])
+    table = report.benchmark_table(folder)
+    assert table["time per product ratio"].tolist() == pytest.approx([1.0, 0.75])
+    columns = list(table.columns)
+    assert columns.index("time per product ratio") == columns.index("products ratio") + 1
+
+
+def test_benchmark_memory_gives_peak_and_solve_memory_per_n_and_projects_linearly(tmp_path):
+    folder = _benchmark(tmp_path, [
+        {"method": m, "n_samples": n, "seconds_ratio": 1.0, "products_ratio": 1.0,
+         "peak_mib": peak, "before_mib": before}
+        for m, n, peak, before in [("paper", 1_000, 300.0, 100.0), ("paper", 10_000, 1200.0, 110.0),
+                                   ("block cold", 10_000, 500.0, 110.0)]])
+    memory = report.benchmark_memory(folder).set_index("method")
+    paper, block = memory.loc["paper"], memory.loc["block cold"]
+    assert paper["peak at N = 1,000"] == 300.0 and paper["solve at N = 10,000"] == 1090.0
+    assert paper["growth"] == pytest.approx(3.0)
+    # 900 MiB per 9,000 rows: 1200 + 0.1 * 990,000 at N = 10^6.
+    assert paper[report.MEMORY_PROJECTED] == pytest.approx(1200.0 + 99_000.0)
+    # One N measured: no growth, no projection, and no number for the N it lacks.
+    assert np.isnan(block["growth"]) and np.isnan(block[report.MEMORY_PROJECTED])
+    assert np.isnan(block["peak at N = 1,000"]) and block["solve at N = 10,000"] == 390.0
+    assert report.benchmark_memory(tmp_path / "nothing").empty
