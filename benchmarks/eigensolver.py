@@ -52,7 +52,8 @@ git-ignored): the paper's hyperparameters (SAC with train_freq 8, see ``FULL_OVE
 sidecar records each run's ``run.json``), trained to 100,000 steps with checkpoints at 0, the warm
 start's step (PPO 50,000, SAC 80,000) and 100,000; the analysed checkpoint is the last. The SAC
 precise data is the replay buffer (at most N rows, a uniform subsample if it holds more): at
-100,000 steps it holds 100,000 transitions, at 80,000 (the warm start's data) 80,000. ``--quick``:
+100,000 steps it holds 99,999 transitions, at 80,000 (the warm start's data) 79,999 (stable-baselines3
+calls the checkpoint callback before it stores the step's own transition). ``--quick``:
 Pendulum, the ``smoke`` profile (its shrunken hyperparameters) trained to 512 steps, N = 256, k = 5.
 
 Usage:
@@ -75,11 +76,11 @@ command 2.5 min (per worker 11 s to collect the sample, 13-20 s to solve, 2-7 s 
 SAC critic, HalfCheetah, N = 2,048, k = 100: 3.5 min (solves 24-27 s; the residual check that
 ``top_eigenpairs`` makes after the solve, k products in the operator's dtype, took 8 s for the paper's
 float32 graph and 18-20 s for our float64 chunks). Per product the cost grows about linearly in N, so
-the full configuration takes about 2-3 h: the PPO actor about 15 min (at N = 10^5 collecting the sample
-four times takes ~7 min), the SAC critic about 10-15 min at N = 10^4 and 1.5-2.5 h at N = 10^5
-(ENVIRONMENT.md: a float32 graph product of the two Q-nets there ~3.4 s, a float64 chunked one ~7 s, and
-each method spends k = 100 float64 products on its float64 residual check). Training the two runs from
-scratch adds about 4 min (PPO) and 10 min (SAC) (``artifacts/bench`` keeps them).
+the full configuration takes about 1.5-2 h. On the idle machine: ``--networks ppo-actor --n 100000``
+12 min (737 s), ``--networks sac-critic --n 100000`` 70 min (4,184 s: the warm start's vectors 12 min,
+then the three workers; each method spends k = 100 float64 products on its float64 residual check).
+Training the two runs from scratch adds about 4 min (PPO) and 10 min (SAC) (``artifacts/bench`` keeps
+them).
 """
 
 from __future__ import annotations

@@ -193,14 +193,22 @@ def test_benchmark_memory_gives_peak_and_solve_memory_per_n_and_projects_linearl
         {"method": m, "n_samples": n, "seconds_ratio": 1.0, "products_ratio": 1.0,
          "peak_mib": peak, "before_mib": before}
         for m, n, peak, before in [("paper", 1_000, 300.0, 100.0), ("paper", 10_000, 1200.0, 110.0),
-                                   ("block cold", 10_000, 500.0, 110.0)]])
+                                   ("block cold", 10_000, 500.0, 110.0), ("block warm", 1_000, 400.0, 100.0),
+                                   ("block warm", 10_000, 440.0, 110.0)]])
     memory = report.benchmark_memory(folder).set_index("method")
     paper, block = memory.loc["paper"], memory.loc["block cold"]
-    assert paper["peak at N = 1,000"] == 300.0 and paper["solve at N = 10,000"] == 1090.0
+    assert paper["peak at N = 10^3"] == 300.0 and paper["solve at N = 10^4"] == 1090.0
     assert paper["growth"] == pytest.approx(3.0)
     # 900 MiB per 9,000 rows: 1200 + 0.1 * 990,000 at N = 10^6.
     assert paper[report.MEMORY_PROJECTED] == pytest.approx(1200.0 + 99_000.0)
-    # One N measured: no growth, no projection, and no number for the N it lacks.
+    # One N measured: no growth, no projection, and no number for the N it lacks (and ours is never
+    # projected).
     assert np.isnan(block["growth"]) and np.isnan(block[report.MEMORY_PROJECTED])
-    assert np.isnan(block["peak at N = 1,000"]) and block["solve at N = 10,000"] == 390.0
+    assert np.isnan(block["peak at N = 10^3"]) and block["solve at N = 10^4"] == 390.0
+    warm = memory.loc["block warm"]
+    assert warm["growth"] == pytest.approx(0.1) and np.isnan(warm[report.MEMORY_PROJECTED])
     assert report.benchmark_memory(tmp_path / "nothing").empty
+
+
+def test_a_sample_of_99999_rows_stands_for_n_10_to_the_5():
+    assert [report.sample_decade(n) for n in (10_000, 99_999, 100_000, 1_000_000)] == [4, 5, 5, 6]
