@@ -361,15 +361,15 @@ def benchmark_table(folder: Path | None = None) -> pd.DataFrame:
     return table.astype(object).where(table.notna(), "")
 
 
-# N the issue's memory target reaches (peak memory flat from N = 10^4 to 10^6).
-MEMORY_TARGET_N = 1_000_000
-MEMORY_PROJECTED = "paper's peak projected to N = 10^6"
-
-
 def sample_decade(n: int) -> int:
     """The power of ten a benchmark's N stands for: a SAC replay buffer checkpointed at 100,000 steps
     holds 99,999 transitions (SB3 calls the checkpoint callback before it stores the step's own)."""
     return int(round(np.log10(n)))
+
+
+# N the issue's memory target reaches (peak memory flat from N = 10^4 to 10^6).
+MEMORY_TARGET_N = 1_000_000
+MEMORY_PROJECTED = f"paper's peak projected to N = 10^{sample_decade(MEMORY_TARGET_N)}"
 
 
 def benchmark_memory(folder: Path | None = None) -> pd.DataFrame:
