@@ -370,6 +370,17 @@ def sample_decade(n: int) -> int:
 # N the issue's memory target reaches (peak memory flat from N = 10^4 to 10^6).
 MEMORY_TARGET_N = 1_000_000
 MEMORY_PROJECTED = f"paper's peak projected to N = 10^{sample_decade(MEMORY_TARGET_N)}"
+# The configurations issue 6's targets name: (algo, network) at each N.
+BENCHMARK_TARGETS = (("ppo", "actor"), ("sac", "critic"))
+BENCHMARK_TARGET_N = (10_000, 100_000, MEMORY_TARGET_N)
+
+
+def benchmark_missing(folder: Path | None = None) -> list[str]:
+    """The target configurations without a committed measurement, as "<algo> <network> at 10^<d>"."""
+    raw = benchmark_results(folder)
+    done = set() if raw is None else set(zip(raw["algo"], raw["network"], raw["n_samples"].map(sample_decade)))
+    return [f"{algo} {network} at 10^{sample_decade(n)}" for algo, network in BENCHMARK_TARGETS
+            for n in BENCHMARK_TARGET_N if (algo, network, sample_decade(n)) not in done]
 
 
 def benchmark_memory(folder: Path | None = None) -> pd.DataFrame:

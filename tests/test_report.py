@@ -212,3 +212,14 @@ def test_benchmark_memory_gives_peak_and_solve_memory_per_n_and_projects_linearl
 
 def test_a_sample_of_99999_rows_stands_for_n_10_to_the_5():
     assert [report.sample_decade(n) for n in (10_000, 99_999, 100_000, 1_000_000)] == [4, 5, 5, 6]
+
+
+def test_benchmark_missing_lists_the_target_configurations_without_a_row(tmp_path):
+    every = [f"{a} {n} at 10^{d}" for a, n in report.BENCHMARK_TARGETS for d in (4, 5, 6)]
+    assert report.benchmark_missing(tmp_path) == every  # nothing committed
+    folder = _benchmark(tmp_path, [
+        {"method": "paper", "n_samples": n, "algo": algo, "network": net, "seconds_ratio": 1.0,
+         "products_ratio": 1.0, "peak_mib": 1.0, "before_mib": 0.0}
+        for algo, net, n in [("ppo", "actor", 10_000), ("sac", "critic", 99_999), ("sac", "actor", 10_000)]])
+    assert report.benchmark_missing(folder) == ["ppo actor at 10^5", "ppo actor at 10^6", "sac critic at 10^4",
+                                                "sac critic at 10^6"]
