@@ -441,22 +441,34 @@ def summary(rows) -> str:
         return frame[shown].to_string(index=False, float_format=lambda v: f"{v:.3g}")
 
 
+def _positive_int(text: str) -> int:
+    """argparse type: an integer >= 1 (N, k and the chunk size; 0 would fail every worker or, for k,
+    silently fall back to the default)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer (>= 1), got {value}")
+    return value
+
+
 def parse_args(argv):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--task", help="one task for every network (default: PPO Walker2D, SAC HalfCheetah; "
                                        "--quick: Pendulum)")
     parser.add_argument("--networks", nargs="+", choices=NETWORKS, help="default: ppo-actor sac-critic")
-    parser.add_argument("--n", nargs="+", type=int, help="precise sample sizes N (default: 10000 100000; "
+    parser.add_argument("--n", nargs="+", type=_positive_int, help="precise sample sizes N (default: 10000 100000; "
                                                          "--quick: 256)")
-    parser.add_argument("--k", type=int, help="eigenpairs (default 100; --quick: 5)")
+    parser.add_argument("--k", type=_positive_int, help="eigenpairs (default 100; --quick: 5)")
     parser.add_argument("--quick", action="store_true", help="tiny configuration for a test (Pendulum, "
                                                              "smoke checkpoints, N = 256, k = 5)")
     parser.add_argument("--out", type=Path, default=ROOT / "data" / "benchmarks" / "eigensolver.csv",
                         help="CSV to write (a .json sidecar beside it)")
     parser.add_argument("--artifacts", type=Path, default=ROOT / "artifacts" / "bench",
                         help="folder of the checkpoints (trained if missing)")
-    parser.add_argument("--chunk-size", type=int, default=4096, help="rows per chunk of our operator")
+    parser.add_argument("--chunk-size", type=_positive_int, default=4096, help="rows per chunk of our operator")
     parser.add_argument("--seed", type=int, default=0, help="solver and data seed")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     return parser.parse_args(argv)
@@ -477,7 +489,7 @@ def main(argv=None) -> int:
     defaults = QUICK if args.quick else FULL
     networks = args.networks or defaults["networks"]
     ns = args.n or defaults["n"]
-    k = args.k or defaults["k"]
+    k = defaults["k"] if args.k is None else args.k
     started = time.perf_counter()
     rows, raw = benchmark(networks, ns, k, task=args.task, quick=args.quick, artifacts=args.artifacts,
                           chunk_size=args.chunk_size, seed=args.seed, log=lambda s: print(s, flush=True))

@@ -114,3 +114,13 @@ def test_a_run_replaces_its_configurations_and_keeps_the_others(tmp_path):
         (net, m) for net in ("ppo-actor", "sac-critic") for m in bench.METHODS)
     assert [r["network"] for r in sidecar["runs"]] == ["sac-critic", "ppo-actor"]
     assert len(sidecar["earlier"]) == 2 and sidecar["command"].endswith("--n 100")
+
+
+@pytest.mark.parametrize("argv", [["--n", "0"], ["--k", "0"], ["--n", "ten"], ["--chunk-size", "-1"]])
+def test_bad_sizes_are_refused_before_anything_runs(argv, capsys):
+    bench = _script_module()
+    with pytest.raises(SystemExit) as info:
+        bench.parse_args(argv)
+    assert info.value.code == 2
+    err = capsys.readouterr().err
+    assert "positive integer" in err and argv[0] in err
