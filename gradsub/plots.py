@@ -165,7 +165,7 @@ def subspace_fraction_bars(by_phase: pd.DataFrame) -> plt.Figure:
     """Figure 2: S_frac at k = 100 by phase and variant; a panel per network, groups = task x algo.
 
     by_phase: rows (task, algo, network, phase, variant, seed, value, random_baseline), e.g. from
-    ``gradsub.report.fraction_by_phase``.
+    ``gradsub.report.figures.fraction_by_phase``.
     """
     data = by_phase.assign(group=by_phase["task"] + "\n" + by_phase["algo"].str.upper(),
                            hue=by_phase["phase"] + ": " + by_phase["variant"])

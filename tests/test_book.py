@@ -16,7 +16,8 @@ import pytest
 import yaml
 from docutils.nodes import make_id
 
-from gradsub import report, results, tasks
+from gradsub import results, tasks
+from gradsub.report import task_pages
 
 REPO = Path(__file__).resolve().parents[1]
 BOOK = REPO / "book"
@@ -117,13 +118,13 @@ def test_committed_manifest_validates_and_covers_every_result_file():
 
 @pytest.mark.parametrize("name", list(tasks.TASKS))
 def test_task_page_is_up_to_date(name):
-    path = BOOK / "tasks" / f"{report.task_slug(name)}.md"
+    path = BOOK / "tasks" / f"{task_pages.task_slug(name)}.md"
     assert path.exists(), f"{path} missing: run python -m gradsub.report"
-    assert path.read_text() == report.task_page(name), f"{path} is stale: run python -m gradsub.report"
+    assert path.read_text() == task_pages.task_page(name), f"{path} is stale: run python -m gradsub.report"
 
 
 def test_no_task_page_without_a_task():
-    expected = {f"{report.task_slug(name)}.md" for name in tasks.TASKS}
+    expected = {f"{task_pages.task_slug(name)}.md" for name in tasks.TASKS}
     assert {p.name for p in (BOOK / "tasks").glob("*.md")} == expected
 
 

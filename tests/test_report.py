@@ -7,7 +7,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from gradsub import report, results, tasks
+from gradsub import results, tasks
+from gradsub.report import claims, figures, performance, provenance
 
 RUN = {"seed": 0, "profile": "cpu"}
 
@@ -25,8 +26,8 @@ def _fractions(values: dict[tuple[str, str], float], *, k: int = 100, n: int = 1
 
 
 def _check(name: str, tables: dict[str, pd.DataFrame]) -> tuple[str, str]:
-    claims = report.claims_check(tables).set_index("claim")
-    return claims.loc[name, "ours"], claims.loc[name, "verdict"]
+    verdicts = claims.claims_check(tables).set_index("claim")
+    return verdicts.loc[name, "ours"], verdicts.loc[name, "verdict"]
 
 
 def _tables(fractions=None, overlaps=None, spectrum=None) -> dict[str, pd.DataFrame]:
@@ -40,9 +41,9 @@ def _tables(fractions=None, overlaps=None, spectrum=None) -> dict[str, pd.DataFr
 
 
 def test_every_claim_says_not_enough_data_without_data():
-    claims = report.claims_check(_tables())
-    assert list(claims["claim"]) == ["C1", "C2", "C3", "C4", "C5", "C6"]
-    assert set(claims["verdict"]) == {"not enough data"}
+    verdicts = claims.claims_check(_tables())
+    assert list(verdicts["claim"]) == ["C1", "C2", "C3", "C4", "C5", "C6"]
+    assert set(verdicts["verdict"]) == {"not enough data"}
 
 
 @pytest.mark.parametrize("value, verdict", [(0.5, "holds"), (0.05, "does not hold")])
@@ -87,7 +88,7 @@ def test_runs_without_spectrum_lists_ppo_networks_with_data_but_no_spectrum():
     ])
     spectrum = pd.DataFrame([{"task": "Small", "algo": "ppo", **RUN, "step": 0, "network": net, "index": 0,
                               "eigenvalue": 1.0} for net in ("actor", "critic")])
-    missing = report.runs_without_spectrum(stats, spectrum)
+    missing = figures.runs_without_spectrum(stats, spectrum)
     assert missing[["task", "network", "n_params"]].values.tolist() == [["Big", "actor", 70_000],
                                                                        ["Big", "critic", 70_000]]
 
@@ -99,7 +100,7 @@ def test_phase_table_has_one_row_per_curve_and_mean_sd_over_seeds():
          "value": value, "random_baseline": 0.01}
         for phase, seed, value in [("initial", 0, 0.2), ("initial", 1, 0.4), ("convergence", 0, 0.7)]
     ])
-    table = report.phase_table(by_phase)
+    table = figures.phase_table(by_phase)
     assert len(table) == 1
     row = table.iloc[0]
     assert row["gradient / Hessian"] == "mini-batch / precise"
@@ -121,12 +122,12 @@ def test_job_costs_sum_every_stage_per_run():
     ])
     manifest = pd.DataFrame([{**run, "seed": "0", "wall_seconds": "900.0"},  # read as text
                              {**run, "seed": "1", "wall_seconds": "42.0"}])
-    costs = report.job_costs(timings, manifest).set_index("seed")
+    costs = provenance.job_costs(timings, manifest).set_index("seed")
     assert costs.loc[0, ["train_minutes", "samples_minutes", "solve_minutes", "spectrum_minutes",
                          "total_minutes", "last_run_minutes"]].tolist() == [10.0, 0.1, 3.0, 1.5, 14.6, 15.0]
     assert costs.loc[1, ["solve_minutes", "spectrum_minutes", "total_minutes", "last_run_minutes"]].tolist() \
         == [0.0, 0.0, 0.5, 0.7]
-    assert report.job_costs(timings.iloc[:0], manifest).empty
+    assert provenance.job_costs(timings.iloc[:0], manifest).empty
 
 
 def test_job_plans_give_the_cpu_plan_of_current_runs_only():
@@ -140,7 +141,7 @@ def test_job_plans_give_the_cpu_plan_of_current_runs_only():
         rows.append({"task": "HalfCheetah", "algo": "sac", "seed": str(seed), "profile": profile,
                      "params": json.dumps(params, sort_keys=True, default=str),
                      "params_hash": results.params_hash(params)})
-    plans = report.job_plans(pd.DataFrame(rows)).set_index("seed")
+    plans = provenance.job_plans(pd.DataFrame(rows)).set_index("seed")
     assert plans["current"].tolist() == [True, False, True]
     assert plans.loc[0, "planned_minutes"] == round(tasks.cpu_job_seconds("HalfCheetah", "sac") / 60, 1)
     assert plans.loc[[1, 2], "planned_minutes"].isna().all()
@@ -159,10 +160,10 @@ def test_coverage_counts_runs_at_the_registrys_current_settings():
                      "params": json.dumps(params, sort_keys=True, default=str),
                      "params_hash": results.params_hash(params), "status": "ok"})
     manifest = pd.DataFrame(rows)
-    assert report.at_current_settings(manifest).tolist() == [True, False]
+    assert provenance.at_current_settings(manifest).tolist() == [True, False]
     assert Job.from_params(json.loads(rows[0]["params"])) == Job("Pendulum", "sac", 0, "smoke", Path("data"),
                                                                  Path("artifacts"))
-    row = report.coverage(manifest).set_index(["task", "algo"]).loc[("Pendulum", "sac")]
+    row = provenance.coverage(manifest).set_index(["task", "algo"]).loc[("Pendulum", "sac")]
     assert (row["runs"], row["at current settings"], row["seeds"]) == (2, 1, "0, 1")
 
 
@@ -182,7 +183,7 @@ def test_benchmark_table_splits_the_time_ratio_into_products_and_cost_per_produc
          "peak_mib": 1.0, "before_mib": 0.0},
         {"method": "block cold", "n_samples": 100, "seconds_ratio": 0.6, "products_ratio": 0.8,
          "peak_mib": 1.0, "before_mib": 0.0}])
-    table = report.benchmark_table(folder)
+    table = performance.benchmark_table(folder)
     assert table["time per product ratio"].tolist() == pytest.approx([1.0, 0.75])
     columns = list(table.columns)
     assert columns.index("time per product ratio") == columns.index("products ratio") + 1
@@ -195,31 +196,31 @@ def test_benchmark_memory_gives_peak_and_solve_memory_per_n_and_projects_linearl
         for m, n, peak, before in [("paper", 1_000, 300.0, 100.0), ("paper", 10_000, 1200.0, 110.0),
                                    ("block cold", 10_000, 500.0, 110.0), ("block warm", 1_000, 400.0, 100.0),
                                    ("block warm", 10_000, 440.0, 110.0)]])
-    memory = report.benchmark_memory(folder).set_index("method")
+    memory = performance.benchmark_memory(folder).set_index("method")
     paper, block = memory.loc["paper"], memory.loc["block cold"]
     assert paper["peak at N = 10^3"] == 300.0 and paper["solve at N = 10^4"] == 1090.0
     assert paper["growth"] == pytest.approx(3.0)
     # 900 MiB per 9,000 rows: 1200 + 0.1 * 990,000 at N = 10^6.
-    assert paper[report.MEMORY_PROJECTED] == pytest.approx(1200.0 + 99_000.0)
+    assert paper[performance.MEMORY_PROJECTED] == pytest.approx(1200.0 + 99_000.0)
     # One N measured: no growth, no projection, and no number for the N it lacks (and ours is never
     # projected).
-    assert np.isnan(block["growth"]) and np.isnan(block[report.MEMORY_PROJECTED])
+    assert np.isnan(block["growth"]) and np.isnan(block[performance.MEMORY_PROJECTED])
     assert np.isnan(block["peak at N = 10^3"]) and block["solve at N = 10^4"] == 390.0
     warm = memory.loc["block warm"]
-    assert warm["growth"] == pytest.approx(0.1) and np.isnan(warm[report.MEMORY_PROJECTED])
-    assert report.benchmark_memory(tmp_path / "nothing").empty
+    assert warm["growth"] == pytest.approx(0.1) and np.isnan(warm[performance.MEMORY_PROJECTED])
+    assert performance.benchmark_memory(tmp_path / "nothing").empty
 
 
 def test_a_sample_of_99999_rows_stands_for_n_10_to_the_5():
-    assert [report.sample_decade(n) for n in (10_000, 99_999, 100_000, 1_000_000)] == [4, 5, 5, 6]
+    assert [performance.sample_decade(n) for n in (10_000, 99_999, 100_000, 1_000_000)] == [4, 5, 5, 6]
 
 
 def test_benchmark_missing_lists_the_target_configurations_without_a_row(tmp_path):
-    every = [f"{a} {n} at 10^{d}" for a, n in report.BENCHMARK_TARGETS for d in (4, 5, 6)]
-    assert report.benchmark_missing(tmp_path) == every  # nothing committed
+    every = [f"{a} {n} at 10^{d}" for a, n in performance.BENCHMARK_TARGETS for d in (4, 5, 6)]
+    assert performance.benchmark_missing(tmp_path) == every  # nothing committed
     folder = _benchmark(tmp_path, [
         {"method": "paper", "n_samples": n, "algo": algo, "network": net, "seconds_ratio": 1.0,
          "products_ratio": 1.0, "peak_mib": 1.0, "before_mib": 0.0}
         for algo, net, n in [("ppo", "actor", 10_000), ("sac", "critic", 99_999), ("sac", "actor", 10_000)]])
-    assert report.benchmark_missing(folder) == ["ppo actor at 10^5", "ppo actor at 10^6", "sac critic at 10^4",
+    assert performance.benchmark_missing(folder) == ["ppo actor at 10^5", "ppo actor at 10^6", "sac critic at 10^4",
                                                 "sac critic at 10^6"]

@@ -1,0 +1,43 @@
+"""What every book page needs: the data folder, its tables, and a way to glue a figure."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pandas as pd
+
+from gradsub import results
+
+__all__ = ["RUN", "data_dir", "glue_figure", "last_checkpoint", "load_tables"]
+
+# The columns that name one run.
+RUN = ["task", "algo", "seed", "profile"]
+
+
+def data_dir() -> Path:
+    """The data folder the book reads: ``$GRADSUB_DATA_DIR`` if set, else the repository's ``data/``."""
+    return Path(os.environ.get("GRADSUB_DATA_DIR", Path(__file__).resolve().parents[2] / "data"))
+
+
+def load_tables(folder: Path | None = None) -> dict[str, pd.DataFrame]:
+    """Every result table (validated) and the manifest, by name."""
+    folder = folder or data_dir()
+    tables = {name: results.read_table(folder, name) for name in results.SCHEMAS}
+    tables["manifest"] = results.read_manifest(folder)
+    return tables
+
+
+def last_checkpoint(frame: pd.DataFrame) -> pd.DataFrame:
+    """Rows at each run's last analysed checkpoint."""
+    last = frame.groupby(RUN)["step"].transform("max")
+    return frame[frame["step"] == last]
+
+
+def glue_figure(name: str, figure) -> None:
+    """Glue ``figure`` for ``{glue:figure}`` and close it, so the page does not show it twice."""
+    import matplotlib.pyplot as plt
+    from myst_nb import glue
+
+    glue(name, figure, display=False)
+    plt.close(figure)

@@ -1,0 +1,126 @@
+"""The tables behind Figures 1-3 and the "beyond" page: phases, per-phase fractions, spectra, overlaps."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from gradsub import metrics, plots
+from gradsub.metrics import PHASES
+from gradsub.report.data import RUN, last_checkpoint
+
+__all__ = ["PHASE_WINDOW", "checkpoint_phases", "common_t1", "final_spectra", "fraction_by_phase",
+           "overlap_table", "phase_table", "runs_without_spectrum", "spectrum_summary"]
+
+# The paper's phase split behind Figure 2 smooths the return with a centred 20,000-step window:
+# 10,000 steps either side of each point.
+PHASE_WINDOW = 10_000
+
+
+def checkpoint_phases(curves: pd.DataFrame, steps: pd.DataFrame) -> pd.DataFrame:
+    """Training phase (initial / training / convergence) of every analysed checkpoint of every run.
+
+    curves: the ``learning_curve`` table (its ``train`` rows define the phases).
+    steps: any frame with the run columns and ``step`` (e.g. the ``gradient_subspace_fraction`` table).
+    Returns the run columns, ``step`` and ``phase``; runs without training episodes are left out.
+    """
+    out = []
+    checkpoints = steps[RUN + ["step"]].drop_duplicates()
+    for run, ckpt in checkpoints.groupby(RUN, sort=True):
+        train = curves[(curves[RUN] == pd.Series(run, index=RUN)).all(axis=1) & (curves["kind"] == "train")]
+        if len(train) < 2:
+            continue
+        train = train.sort_values("step")
+        phase = metrics.training_phases(train["step"].to_numpy(), train["episode_return"].to_numpy(),
+                                        window=PHASE_WINDOW, at=ckpt["step"].to_numpy())
+        out.append(ckpt.assign(phase=phase))
+    columns = RUN + ["step", "phase"]
+    return pd.concat(out, ignore_index=True)[columns] if out else pd.DataFrame(columns=columns)
+
+
+def fraction_by_phase(fractions: pd.DataFrame, phases: pd.DataFrame, k: int = 100) -> pd.DataFrame:
+    """S_frac at ``k`` averaged per run, network, phase and plotted variant (Figure 2's bars).
+
+    Returns task, algo, seed, network, phase, variant, value, random_baseline.
+    """
+    part = fractions[fractions["k"] == k].merge(phases, on=RUN + ["step"])
+    labels = [plots.VARIANT_LABELS.get(pair) for pair in zip(part["gradient"], part["hessian"])]
+    part = part.assign(variant=labels).dropna(subset=["variant"])
+    keys = ["task", "algo", "seed", "network", "phase", "variant"]
+    return part.groupby(keys, as_index=False)[["value", "random_baseline"]].mean()
+
+
+def final_spectra(spectrum: pd.DataFrame) -> pd.DataFrame:
+    """Full spectra at each run's last checkpoint with one (Figure 1)."""
+    return last_checkpoint(spectrum) if len(spectrum) else spectrum
+
+
+def spectrum_summary(spectra: pd.DataFrame) -> pd.DataFrame:
+    """Per run and network: size, largest eigenvalue, median |eigenvalue|, their ratio, share negative."""
+    rows = []
+    for (task, algo, seed, network), grp in spectra.groupby(["task", "algo", "seed", "network"]):
+        values = grp["eigenvalue"].to_numpy()
+        median_abs = float(np.median(np.abs(values)))
+        rows.append({"task": task, "algo": algo, "seed": seed, "network": network, "n_params": len(values),
+                     "largest": values.max(), "median_abs": median_abs,
+                     "top_over_median": values.max() / median_abs if median_abs > 0 else np.inf,
+                     "share_negative": float((values < 0).mean())})
+    columns = ["task", "algo", "seed", "network", "n_params", "largest", "median_abs", "top_over_median",
+               "share_negative"]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def runs_without_spectrum(solver_stats: pd.DataFrame, spectrum: pd.DataFrame) -> pd.DataFrame:
+    """PPO runs with data but no full spectrum (their networks exceed the dense limit of the analysis):
+    one row per run and network with its parameter count."""
+    columns = ["task", "algo", "seed", "network", "n_params"]
+    run = ["task", "algo", "seed", "profile", "network"]
+    ppo = solver_stats[solver_stats["algo"] == "ppo"][run + ["n_params"]].drop_duplicates()
+    have = spectrum[run].drop_duplicates().assign(_has=True)
+    missing = ppo.merge(have, on=run, how="left")
+    missing = missing[missing["_has"].isna()]
+    return missing[columns].sort_values(columns).reset_index(drop=True)
+
+
+_VARIANT_SHORT = {label: " / ".join(part.replace("minibatch", "mini-batch") for part in pair)
+                  for pair, label in plots.VARIANT_LABELS.items()}
+
+
+def phase_table(by_phase: pd.DataFrame) -> pd.DataFrame:
+    """The numbers behind Figure 2, one row per (task, algo, network, variant) and one column per phase:
+    "mean ± std (seeds)" over seeds ("mean (1)" for one seed), and the random level k/n. The variant
+    is written "gradient / Hessian" (e.g. "mini-batch / precise")."""
+    keys = ["task", "algo", "network", "gradient / Hessian"]
+    if by_phase.empty:
+        return pd.DataFrame(columns=keys + list(PHASES) + ["k/n"])
+    by_phase = by_phase.assign(**{"gradient / Hessian": by_phase["variant"].map(_VARIANT_SHORT)})
+    grouped = by_phase.groupby(keys + ["phase"])["value"]
+    stats = grouped.agg(["mean", "std", "count"]).reset_index()
+    stats["cell"] = [f"{m:.3f} ± {sd:.3f} ({n})" if n > 1 else f"{m:.3f} (1)"
+                     for m, sd, n in zip(stats["mean"], stats["std"], stats["count"])]
+    wide = stats.pivot(index=keys, columns="phase", values="cell")
+    wide = wide.reindex(columns=list(PHASES), fill_value="").fillna("")
+    wide["k/n"] = by_phase.groupby(keys)["random_baseline"].mean().map(lambda v: f"{v:.2g}")
+    wide.columns.name = None
+    return wide.reset_index()
+
+
+def common_t1(overlaps: pd.DataFrame) -> int:
+    """The earliest t1 > 0 analysed in every run (the smallest positive t1 if none is common)."""
+    positive = overlaps[overlaps["t1"] > 0]
+    if positive.empty:
+        return 0
+    per_run = [set(g["t1"]) for _, g in positive.groupby(RUN)]
+    common = set.intersection(*per_run)
+    return int(min(common) if common else positive["t1"].min())
+
+
+def overlap_table(overlaps: pd.DataFrame, t1s, k: int) -> pd.DataFrame:
+    """Overlap with the subspace at each t1 at every run's last t2: mean and std over seeds."""
+    part = overlaps[overlaps["t1"].isin(t1s) & (overlaps["k"] == k) & (overlaps["t2"] > overlaps["t1"])]
+    last = part[part["t2"] == part.groupby(RUN + ["network", "t1"])["t2"].transform("max")]
+    grouped = last.groupby(["task", "algo", "network", "t1"])
+    table = grouped["value"].agg(["mean", "std", "count"]).rename(columns={"count": "seeds"})
+    table["last_t2"] = grouped["t2"].max()
+    table["random_baseline"] = grouped["random_baseline"].mean()
+    return table.reset_index()
