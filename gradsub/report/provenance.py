@@ -9,16 +9,19 @@ import pandas as pd
 from gradsub import results, tasks
 from gradsub.report.data import RUN
 
-__all__ = ["at_current_settings", "coverage", "job_costs", "job_plans", "manifest_view", "package_versions"]
+__all__ = ["at_current_settings", "coverage", "evidence", "evidence_line", "format_steps", "job_costs", "job_plans",
+           "manifest_view", "package_versions"]
 
 
 def at_current_settings(manifest: pd.DataFrame) -> pd.Series:
     """Whether each run's parameters hash is the one its job has under today's registry (a run made
-    with an earlier profile, or other settings, is not; the sweep would redo it)."""
+    with an earlier profile, or other settings, is not; the sweep would redo it). Rows of other
+    profiles than the registry's (such as a scale-validation grid) are not jobs: False."""
     from gradsub.job import Job
 
-    current = [results.params_hash(Job.from_params(json.loads(params)).params()) == stored
-               for params, stored in zip(manifest["params"], manifest["params_hash"])]
+    current = [profile in tasks.PROFILES
+               and results.params_hash(Job.from_params(json.loads(params)).params()) == stored
+               for profile, params, stored in zip(manifest["profile"], manifest["params"], manifest["params_hash"])]
     return pd.Series(current, index=manifest.index, dtype=bool)
 
 
@@ -85,3 +88,65 @@ def package_versions(manifest: pd.DataFrame) -> pd.DataFrame:
         return pd.DataFrame(columns=["package"])
     frames = {f"set {i + 1}": pd.Series(json.loads(s)) for i, s in enumerate(sets)}
     return pd.DataFrame(frames).rename_axis("package").reset_index()
+
+
+def format_steps(n: float) -> str:
+    """Environment steps as 40k / 1.5M (as the figures' axes write them)."""
+    if abs(n) >= 1e6:
+        return f"{n / 1e6:g}M"
+    return f"{n / 1e3:g}k" if abs(n) >= 1e3 else f"{n:g}"
+
+
+def _span(values, fmt) -> str:
+    low, high = min(values), max(values)
+    return fmt(low) if low == high else f"{fmt(low)}-{fmt(high)}"
+
+
+def evidence(used: pd.DataFrame, solver_stats: pd.DataFrame) -> dict[str, str]:
+    """What a figure or a check rests on, against the paper's scale (its ``paper`` profile).
+
+    used: the run columns and ``step`` of every checkpoint it uses (``t2`` for overlaps, renamed).
+    solver_stats: the table whose precise-Hessian rows give each checkpoint's sample size N.
+    Returns short texts by key: ``runs`` ("7 runs (PPO 4, SAC 3)"), ``tasks``, ``seeds`` (seeds per task
+    and algorithm, and the paper's), ``steps`` (each run's last step used, and the paper's training
+    length for those tasks), ``n`` (precise N, and the paper's), and ``seed_count`` (the fewest seeds of
+    any task and algorithm, as a number in text). Empty ``used``: every text says "none".
+    """
+    runs = used[RUN].drop_duplicates()
+    if runs.empty:
+        return dict.fromkeys(("runs", "tasks", "seeds", "steps", "n"), "none") | {"seed_count": "0"}
+    by_algo = runs.groupby("algo").size()
+    per_job = runs.groupby(["task", "algo"])["seed"].nunique()
+    paper = {(t, a): tasks.get_profile(t, a, "paper") for t, a in per_job.index}
+    last = used.groupby(RUN)["step"].max()
+    paper_steps = [tasks.algo_config(t, a).paper_steps for t, a in per_job.index]
+    precise = solver_stats[solver_stats["hessian"] == "precise"].merge(used[RUN + ["step"]].drop_duplicates(),
+                                                                       on=RUN + ["step"])
+    paper_n = sorted({p.n_precise for p in paper.values()})
+    sac_note = ", SAC the whole replay buffer up to that" if "sac" in by_algo.index else ""
+    n_text = (f"N = {_span(precise['n_samples'], lambda v: f'{v:,}')}" if len(precise) else "N unknown") \
+        + f" (the paper: {_span(paper_n, lambda v: f'{v:,}')}{sac_note})"
+    return {
+        "runs": f"{len(runs)} runs (" + ", ".join(f"{a.upper()} {c}" for a, c in by_algo.items()) + ")",
+        "tasks": f"{runs['task'].nunique()} of {len(tasks.TASKS)} tasks ({', '.join(sorted(set(runs['task'])))})",
+        "seeds": f"{_span(per_job, str)} seed{'s' if per_job.max() > 1 else ''} per task and algorithm "
+                 f"(the paper: {_span([p.n_seeds for p in paper.values()], str)})",
+        "steps": f"checkpoints up to {_span(last, format_steps)} steps "
+                 f"(the paper trains these to {_span(paper_steps, format_steps)})",
+        "n": n_text,
+        "seed_count": str(int(per_job.min())),
+    }
+
+
+def evidence_line(used: pd.DataFrame, solver_stats: pd.DataFrame, *, spread: bool = True) -> str:
+    """One sentence: what a page rests on (``evidence``), and, for a page that draws spreads over seeds
+    (``spread``), whether it can draw them (two seeds or more) or not."""
+    if used.empty:
+        return "No analysed runs yet: the figures below are placeholders."
+    e = evidence(used, solver_stats)
+    text = f"This page rests on {e['runs']} on {e['tasks']}; {e['seeds']}; {e['steps']}; {e['n']}."
+    if spread and int(e["seed_count"]) < 2:
+        text += " With one seed there is no spread to show: no error bars or bands are drawn."
+    elif spread:
+        text += " Error bars and bands are one standard deviation over seeds."
+    return text
