@@ -16,10 +16,13 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --upgrade pip
 
-# torch first: a bare `torch` requirement would pull a multi-GB CUDA build.
+# torch first: a bare `torch` requirement would pull a multi-GB CUDA build. The `bench` extra (the
+# eigensolver benchmark's peer libraries, a few MB with torchvision 0.28 for this torch) is installed
+# with the rest, so that `make test` runs their tests (tests/test_peers.py); a plain
+# `pip install -e ".[test]"` skips those tests.
 $(STAMP): $(BIN)/python pyproject.toml
 	$(BIN)/pip install torch==2.13.0
-	$(BIN)/pip install -e ".[book,test,dask]"
+	$(BIN)/pip install -e ".[book,test,dask,bench]"
 	touch $(STAMP)
 
 install: $(STAMP)

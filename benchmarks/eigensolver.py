@@ -1,6 +1,7 @@
-"""The paper's eigensolver against ours, side by side in one run, on real checkpoints (issue 6).
+"""The paper's eigensolver against ours and two peer libraries, side by side in one run, on real
+checkpoints (issues 6 and 18).
 
-Three methods find the top-k eigenpairs of one network's loss Hessian on a checkpoint's frozen
+Five methods find the top-k eigenpairs of one network's loss Hessian on a checkpoint's frozen
 analysis data (the precise sample of FACTS §5, drawn exactly as the analysis draws it):
 
 ``paper``
@@ -14,6 +15,32 @@ analysis data (the precise sample of FACTS §5, drawn exactly as the analysis dr
 ``block warm``
     The same, warm-started from the "block" eigenvectors of the PREVIOUS checkpoint of the same run,
     solved on that checkpoint's own data: the warm start ``gradsub.job`` passes in the analysis.
+``curvlinops``
+    A peer (the optional extra ``bench``): ``curvlinops.HessianLinearOperator`` over the same chunks of
+    ``--chunk-size`` rows, in the policy's float32 like the paper, as a scipy operator
+    (``.to_scipy()``) solved exactly as the paper's row (``top_eigenpairs(method="arpack")``, the
+    paper's eigsh settings).
+``hessian-eigenthings``
+    A peer (``bench``): ``hessian_eigenthings.HessianOperator`` over the same chunks, float32, and its
+    top-k method ``hessian_eigenthings.lanczos`` (which="LA", tol=1e-4, full reorthogonalisation) at
+    the fewest Lanczos steps, doubled from its default 2k, whose Ritz pairs all meet tol by the
+    library's own residual estimate (``lanczos_steps``; the shorter runs before it are not in
+    ``seconds`` but in ``tuning_products`` and the sidecar's ``tuning_seconds``).
+
+How our losses are wrapped for the peers (``benchmarks/peers.py``): a ``torch.nn.Module`` whose only
+parameter is the flat theta and whose forward pass on a chunk of rows is the chunk's mean loss
+(``loss.fn(theta, chunk)``); curvlinops gets the chunks as mini-batches ``(chunk, dummy labels)`` with
+a pass-through loss function of reduction "mean" (it weighs each chunk by rows / N), and
+hessian-eigenthings a loss function that scales each chunk's mean by rows * n_chunks / N (it
+averages the chunks with equal weights). ``tests/test_peers.py`` checks both against the dense
+float64 Hessian. Without the extra the peers are left out (and the run says so).
+
+The operator race (in the curvlinops worker, after its measurement): our ``HessianOperator``,
+curvlinops' and hessian-eigenthings' operators multiply the same random vectors, interleaved, in
+float32 and in float64 (``RACE_VECTORS`` single vectors each, median time kept; ours and curvlinops'
+also one block of ``RACE_BLOCK`` vectors in one call). ``matvec_ratio_<dtype>`` /
+``block_ratio_<dtype>``: the peer's seconds per product over ours; the race's raw times and the
+products' largest relative difference are in the sidecar (``race_float32``, ``race_float64``).
 
 Each (network, N, method) runs in a fresh interpreter (``--worker``) that loads the checkpoint,
 collects the data, then times the solve and reports its own peak memory; the warm start's vectors
@@ -34,8 +61,8 @@ What is measured, per method:
   ``peak_mib - before_mib`` is what the operator and the solve added.
 - ``max_residual``: the largest relative residual of ``SolverStats.residuals`` (computed in the
   operator's dtype: float32 for the paper); ``max_residual_float64``: the same residuals recomputed
-  with float64 products (for the paper one more block of k float64 products after the timing; for
-  "block" they already are float64).
+  with float64 products (for the paper and the peers one more block of k float64 products of our
+  operator after the timing; for "block" they already are float64).
 - Accuracy against the paper (float64 numpy in this process, ``gradsub.metrics``): ``max_dfrac`` =
   max over k levels (1, 2, 5, 10, 20, 50, 100 up to k) of |S_frac - S_frac(paper)|, the gradient
   being the float64 gradient of the loss on the same data (``gradsub.hessian.gradient``);
@@ -45,7 +72,10 @@ What is measured, per method:
   cluster's span); ``max_rel_eig_error`` = max_i |lambda_i - lambda_i(paper)| / |lambda_i(paper)|.
 - ``gradient_mismatch``: ||g_method - g_paper|| / ||g_paper|| of the float64 gradients the workers
   computed: 0 when every worker drew the same data (they must).
-- ``*_ratio`` columns: the method's number divided by the paper's (time, products, passes, peak memory).
+- ``seconds_ratio``, ``products_ratio``, ``passes_ratio``, ``peak_ratio``: the method's number divided
+  by the paper's (time, products, passes, peak memory).
+- For the float32 methods (the paper and the peers) ``max_residual`` is in float32 (the peers': their
+  own residual check, ARPACK's by ``top_eigenpairs``, hessian-eigenthings' by its estimate).
 
 Checkpoints (training seed 0, resumed or reused from ``--artifacts``, default ``artifacts/bench``,
 git-ignored): the paper's hyperparameters (SAC with train_freq 8, see ``FULL_OVERRIDES``; the
@@ -56,7 +86,7 @@ precise data is the replay buffer (at most N rows, a uniform subsample if it hol
 calls the checkpoint callback before it stores the step's own transition). ``--quick``:
 Pendulum, the ``smoke`` profile (its shrunken hyperparameters) trained to 512 steps, N = 256, k = 5.
 
-Usage:
+Usage (``make bench`` installs the peers' extra, then runs the full configuration):
 
     python benchmarks/eigensolver.py                    # the full configuration (issue 6)
     python benchmarks/eigensolver.py --networks ppo-actor --n 10000
@@ -100,7 +130,11 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
-METHODS = ("paper", "block cold", "block warm")
+OURS = ("block cold", "block warm")
+PEERS = ("curvlinops", "hessian-eigenthings")  # benchmarks/peers.py; the optional extra "bench"
+METHODS = ("paper", *OURS, *PEERS)
+# The operator race (module docstring): single vectors per operator, and one block's width.
+RACE_VECTORS, RACE_BLOCK = 4, 8
 NETWORKS = ("ppo-actor", "ppo-critic", "sac-actor", "sac-critic")
 RESULT_PREFIX = "BENCHMARK-RESULT "
 GAP = 1e-3  # relative eigenvalue gap that separates the compared subspaces (module docstring)
@@ -193,63 +227,100 @@ def worker(spec: dict) -> dict:
     from gradsub import agents, hessian, lanczos, samples
     from gradsub.job import _sample_seed  # the analysis's data seed of a checkpoint
 
+    method = spec["method"]
+    float32 = method not in OURS  # the paper and the peers run in the policy's own float32
+    if method in PEERS:
+        import peers  # benchmarks/peers.py, beside this script
     t0 = time.perf_counter()
     checkpoint = agents.load_checkpoint(spec["run_dir"], spec["step"])
     batch = samples.precise_batch(checkpoint, _sample_seed(spec["seed"], spec["step"]), spec["n"],
                                   n_random=spec["n"])[spec["network"]]
     n_rows = hessian.batch_rows(batch)
     sample_seconds = time.perf_counter() - t0
-    paper = spec["method"] == "paper"
-    if not paper:  # ours runs in float64 (its float32 twin is made by the solver); the paper in float32
+    if not float32:  # ours runs in float64 (its float32 twin is made by the solver)
         checkpoint.model.policy.to(torch.float64)
     loss = agents.network_losses(checkpoint.model)[spec["network"]]
     warm = np.load(spec["warm"]) if spec.get("warm") else None
     k = min(spec["k"], int(loss.theta.numel()) - 1)
+    chunk = spec["chunk_size"]
     before = _peak_rss_kib()
 
     start = time.perf_counter()
-    if paper:
+    if method == "paper":
         operator = hessian.GraphHessianOperator(loss, batch, dtype=torch.float32)
+    elif method == "curvlinops":
+        operator = peers.curvlinops_operator(loss, batch, chunk_size=chunk, dtype=torch.float32)
+    elif method == "hessian-eigenthings":
+        operator = peers.eigenthings_operator(loss, batch, chunk_size=chunk, dtype=torch.float32)
     else:
-        operator = hessian.HessianOperator(loss, batch, chunk_size=spec["chunk_size"])
+        operator = hessian.HessianOperator(loss, batch, chunk_size=chunk)
     built = time.perf_counter()
-    if paper:
-        pairs = lanczos.top_eigenpairs(operator, k, method="arpack", tol=1e-4, maxiter=500, seed=spec["seed"])
+    extra = {}
+    if method == "hessian-eigenthings":
+        found = peers.eigenthings_top_eigenpairs(operator, k, tol=1e-4, seed=spec["seed"])
+        values, vectors = found.values, found.vectors
+        wall = time.perf_counter() - start
+        stats = dict(seconds=found.seconds, operator_seconds=found.operator_seconds,
+                     n_products=found.n_products, n_data_passes=found.n_data_passes, check_products=0,
+                     n_products_float32=found.n_products, probe_products=0, n_blocks=1, warm_mode="",
+                     converged=found.converged, residuals=found.residuals)
+        extra = {"lanczos_steps": found.max_iter, "tuning_products": found.tuning_products,
+                 "tuning_seconds": found.tuning_seconds}
     else:
-        pairs = lanczos.top_eigenpairs(operator, k, method="block", seed=spec["seed"], warm_start=warm)
-    wall = time.perf_counter() - start
+        if method in ("paper", "curvlinops"):
+            pairs = lanczos.top_eigenpairs(operator, k, method="arpack", tol=1e-4, maxiter=500,
+                                           seed=spec["seed"])
+        else:
+            pairs = lanczos.top_eigenpairs(operator, k, method="block", seed=spec["seed"], warm_start=warm)
+        wall = time.perf_counter() - start
+        values, vectors = pairs.values, pairs.vectors
+        stats = {key: getattr(pairs.stats, key) for key in (
+            "seconds", "operator_seconds", "n_products", "n_data_passes", "check_products",
+            "n_products_float32", "probe_products", "n_blocks", "warm_mode", "converged", "residuals")}
     peak, ru_maxrss = _peak_rss_kib(), _ru_maxrss_kib()
-    stats = pairs.stats
+
+    def race(dtype):  # operators side by side on the same vectors (after the measurement)
+        ops = {"ours": hessian.HessianOperator(loss, batch, chunk_size=chunk, dtype=dtype),
+               "curvlinops": peers.curvlinops_operator(loss, batch, chunk_size=chunk, dtype=dtype),
+               "hessian-eigenthings": peers.EigenthingsScipyView(
+                   peers.eigenthings_operator(loss, batch, chunk_size=chunk, dtype=dtype))}
+        return peers.operator_race(ops, int(loss.theta.numel()), np.dtype(str(dtype).split(".")[-1]),
+                                   vectors=RACE_VECTORS, block=RACE_BLOCK, seed=spec["seed"])
+
+    if method == "curvlinops":
+        extra["race_float32"] = race(torch.float32)
     del operator
 
-    # After the measurement: the float64 gradient (and, for the paper, float64 residuals).
-    if paper:
+    # After the measurement: the float64 gradient (and, for float32 methods, float64 residuals).
+    if float32:
         checkpoint.model.policy.to(torch.float64)
         loss = agents.network_losses(checkpoint.model)[spec["network"]]
-    grad = hessian.gradient(loss, batch, chunk_size=spec["chunk_size"]).double().numpy()
-    if paper:
-        check = hessian.HessianOperator(loss, batch, chunk_size=spec["chunk_size"])
-        HV = check.matmat(pairs.vectors)
-        floor = np.finfo(np.float64).eps ** (2 / 3) * np.max(np.abs(pairs.values))
-        residual64 = np.linalg.norm(HV - pairs.vectors * pairs.values, axis=0) / np.maximum(
-            np.abs(pairs.values), floor)
+    if method == "curvlinops":
+        extra["race_float64"] = race(torch.float64)
+    grad = hessian.gradient(loss, batch, chunk_size=chunk).double().numpy()
+    if float32:
+        check = hessian.HessianOperator(loss, batch, chunk_size=chunk)
+        HV = check.matmat(vectors)
+        floor = np.finfo(np.float64).eps ** (2 / 3) * np.max(np.abs(values))
+        residual64 = np.linalg.norm(HV - vectors * values, axis=0) / np.maximum(np.abs(values), floor)
     else:
-        residual64 = stats.residuals
+        residual64 = stats["residuals"]
     out = Path(spec["out"])
-    np.save(out / f"{spec['tag']}-vectors.npy", pairs.vectors)
+    np.save(out / f"{spec['tag']}-vectors.npy", vectors)
     np.save(out / f"{spec['tag']}-gradient.npy", grad)
     return {
         "n_samples": n_rows, "n_params": int(loss.theta.numel()), "k": k,
         "sample_seconds": sample_seconds, "build_seconds": built - start,
-        "seconds": built - start + stats.seconds, "seconds_with_check": wall,
-        "operator_seconds": stats.operator_seconds,
-        "n_products": stats.n_products, "n_data_passes": stats.n_data_passes,
-        "check_products": stats.check_products, "n_products_float32": stats.n_products_float32,
-        "probe_products": stats.probe_products, "n_blocks": stats.n_blocks, "warm_mode": stats.warm_mode,
-        "converged": stats.converged, "max_residual": float(np.max(stats.residuals)),
+        "seconds": built - start + stats["seconds"], "seconds_with_check": wall,
+        "operator_seconds": stats["operator_seconds"],
+        "n_products": stats["n_products"], "n_data_passes": stats["n_data_passes"],
+        "check_products": stats["check_products"], "n_products_float32": stats["n_products_float32"],
+        "probe_products": stats["probe_products"], "n_blocks": stats["n_blocks"],
+        "warm_mode": stats["warm_mode"], "converged": bool(stats["converged"]),
+        "max_residual": float(np.max(stats["residuals"])),
         "max_residual_float64": float(np.max(residual64)),
         "before_kib": before, "peak_kib": peak, "ru_maxrss_kib": ru_maxrss,
-        "values": [float(v) for v in pairs.values],
+        "values": [float(v) for v in values], **extra,
     }
 
 
@@ -329,8 +400,35 @@ COLUMNS = ["task", "algo", "network", "step", "warm_from", "n_samples", "n_param
            "seconds", "seconds_ratio", "n_products", "products_ratio", "n_data_passes", "passes_ratio",
            "peak_mib", "peak_ratio", "before_mib", "max_residual", "max_residual_float64", "max_dfrac",
            "frac_at_k", "k_gap", "overlap_at_gap", "max_rel_eig_error", "gradient_mismatch", "warm_mode",
-           "n_products_float32", "n_blocks", "sample_seconds", "seconds_with_check", "machine", "torch",
-           "git_commit"]
+           "n_products_float32", "n_blocks", "sample_seconds", "seconds_with_check", "lanczos_steps",
+           "tuning_products", "matvec_ratio_float32", "block_ratio_float32", "matvec_ratio_float64",
+           "block_ratio_float64", "machine", "torch", "git_commit"]
+
+
+def available_methods() -> tuple[str, ...]:
+    """METHODS, less the peers when the optional extra ``bench`` is not installed."""
+    import importlib.util
+
+    missing = [name for name in ("curvlinops", "hessian_eigenthings") if importlib.util.find_spec(name) is None]
+    return tuple(m for m in METHODS if m not in PEERS) if missing else METHODS
+
+
+def race_ratios(reports: dict[str, dict]) -> dict[str, dict]:
+    """Per peer: its seconds per product over ours (``HessianOperator``) in the operator race, which
+    the curvlinops worker runs for all three operators side by side (module docstring)."""
+    out: dict[str, dict] = {}
+    for dtype in ("float32", "float64"):
+        race = reports.get("curvlinops", {}).get(f"race_{dtype}")
+        if not race:
+            continue
+        ours = race["ours"]
+        for peer in PEERS:
+            row = out.setdefault(peer, {})
+            row[f"matvec_ratio_{dtype}"] = race[peer]["matvec_seconds"] / ours["matvec_seconds"]
+            if "block_seconds_per_product" in race[peer]:
+                row[f"block_ratio_{dtype}"] = (race[peer]["block_seconds_per_product"]
+                                               / ours["block_seconds_per_product"])
+    return out
 
 
 def benchmark(networks, ns, k, *, task=None, quick=False, artifacts=ROOT / "artifacts" / "bench",
@@ -341,6 +439,10 @@ def benchmark(networks, ns, k, *, task=None, quick=False, artifacts=ROOT / "arti
     from gradsub import results
 
     machine, commit = results._machine(), results.git_commit()
+    methods = available_methods()
+    if methods != METHODS:
+        log("the peers (curvlinops, hessian-eigenthings) are left out: install the extra "
+            "(pip install -e '.[bench]', or make bench)")
     rows, raw, runs = [], [], []
     for name in networks:
         algo, network = name.split("-")
@@ -354,7 +456,7 @@ def benchmark(networks, ns, k, *, task=None, quick=False, artifacts=ROOT / "arti
             with tempfile.TemporaryDirectory(prefix="eigensolver-bench-") as tmp:
                 base = dict(run_dir=str(run_dir), algo=algo, network=network, n=int(n), k=int(k), seed=seed,
                             chunk_size=chunk_size, out=tmp, warm=None)
-                tags = {m: m.replace(" ", "-") for m in METHODS}
+                tags = {m: m.replace(" ", "-") for m in methods}
                 # The warm start's vectors, in this process (not a measurement; saves an interpreter).
                 try:
                     prep = worker({**base, "step": setup.previous_step, "method": "block cold",
@@ -366,7 +468,7 @@ def benchmark(networks, ns, k, *, task=None, quick=False, artifacts=ROOT / "arti
                 if "error" in prep:
                     log(f"  N={n}: warm start's solve at step {setup.previous_step} failed: {prep['error']}")
                 reports = {}
-                for method in METHODS:
+                for method in methods:
                     warm = str(Path(tmp) / "previous-vectors.npy") if method == "block warm" else None
                     if method == "block warm" and "error" in prep:
                         reports[method] = {"error": "no warm start (its solve failed)"}
@@ -379,6 +481,7 @@ def benchmark(networks, ns, k, *, task=None, quick=False, artifacts=ROOT / "arti
                         f"peak {r['peak_kib'] / 1024:.0f} MiB, residual {r['max_residual_float64']:.1e}"))
                     raw.append({"network": name, "n": n, "method": method, "step": setup.total_steps, **r})
                 accuracy = compare(reports, Path(tmp), tags)
+                races = race_ratios(reports)
             for method, r in reports.items():
                 row = {"task": setup.task, "algo": algo, "network": network, "step": setup.total_steps,
                        "warm_from": setup.previous_step if method == "block warm" else -1,
@@ -389,6 +492,8 @@ def benchmark(networks, ns, k, *, task=None, quick=False, artifacts=ROOT / "arti
                                                        "n_data_passes", "max_residual", "max_residual_float64",
                                                        "warm_mode", "n_products_float32", "n_blocks",
                                                        "sample_seconds", "seconds_with_check")})
+                    row.update({key: r[key] for key in ("lanczos_steps", "tuning_products") if key in r})
+                    row.update(races.get(method, {}))
                     row.update(peak_mib=r["peak_kib"] / 1024, before_mib=r["before_kib"] / 1024)
                     row.update(accuracy.get(method, {}))
                 else:
@@ -436,8 +541,9 @@ def summary(rows) -> str:
 
     frame = pd.DataFrame(rows).reindex(columns=COLUMNS)
     shown = ["network", "n_samples", "k", "method", "seconds", "seconds_ratio", "products_ratio", "passes_ratio",
-             "peak_mib", "peak_ratio", "max_residual_float64", "max_dfrac", "k_gap", "overlap_at_gap"]
-    with pd.option_context("display.width", 200, "display.max_columns", 30):
+             "peak_mib", "peak_ratio", "max_residual_float64", "max_dfrac", "k_gap", "overlap_at_gap",
+             "matvec_ratio_float32", "matvec_ratio_float64", "block_ratio_float64"]
+    with pd.option_context("display.width", 250, "display.max_columns", 30):
         return frame[shown].to_string(index=False, float_format=lambda v: f"{v:.3g}")
 
 

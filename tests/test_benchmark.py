@@ -1,9 +1,10 @@
 """The eigensolver benchmark (issue 6) end to end at its ``--quick`` configuration.
 
 One subprocess runs ``benchmarks/eigensolver.py --quick`` into a temporary folder: it trains two
-smoke-sized Pendulum runs (PPO, SAC), then measures the paper's solver and ours (cold and warm) on the
-PPO actor and the SAC critic, each in a fresh interpreter. About 45 s here: six workers at ~5 s of
-interpreter start, torch import and checkpoint loading each, plus the two trainings.
+smoke-sized Pendulum runs (PPO, SAC), then measures the paper's solver, ours (cold and warm) and, when
+the extra ``bench`` is installed, the two peers (curvlinops, hessian-eigenthings) on the PPO actor and
+the SAC critic, each in a fresh interpreter (about 5 s each of interpreter start, torch import and
+checkpoint loading), plus the two trainings.
 """
 
 from __future__ import annotations
@@ -45,11 +46,12 @@ def test_csv_has_the_columns_and_every_measurement(quick):
     frame, _, _ = quick
     bench = _script_module()
     assert list(frame.columns) == bench.COLUMNS
+    methods = bench.available_methods()  # the peers too when the extra "bench" is installed
     assert sorted(zip(frame["algo"], frame["network"])) == sorted(
-        [("ppo", "actor")] * 3 + [("sac", "critic")] * 3)
+        [("ppo", "actor")] * len(methods) + [("sac", "critic")] * len(methods))
     assert (frame["status"] == "ok").all()
     for _, rows in frame.groupby(["algo", "network"]):
-        assert sorted(rows["method"]) == sorted(bench.METHODS)
+        assert sorted(rows["method"]) == sorted(methods)
     assert (frame["k"] == 5).all() and (frame["n_samples"] == 256).all()
     warm = frame[frame["method"] == "block warm"]
     assert (warm["warm_from"] == 256).all() and (warm["warm_mode"] != "").all()
@@ -79,6 +81,23 @@ def test_accuracy_against_the_paper(quick):
     # Residuals <= 1e-4 |lambda| and a relative gap > 1e-3 bound the angle between the compared
     # subspaces by about 2 * 1e-4 / 1e-3 = 0.2 (Davis-Kahan), so the overlap is at least 1 - 0.2^2.
     assert (frame["overlap_at_gap"] >= 0.96).all(), frame[["network", "method", "overlap_at_gap"]]
+
+
+def test_peers_race_against_our_operator(quick):
+    frame, sidecar, _ = quick
+    bench = _script_module()
+    if set(bench.PEERS) - set(bench.available_methods()):
+        pytest.skip("the peers need the bench extra (pip install -e '.[bench]')")
+    peers = frame[frame["method"].isin(bench.PEERS)]
+    for column in ("matvec_ratio_float32", "matvec_ratio_float64"):
+        assert (peers[column] > 0).all(), peers[["method", column]]
+    assert (frame.loc[frame["method"] == "curvlinops", "block_ratio_float64"] > 0).all()
+    eigenthings = frame[frame["method"] == "hessian-eigenthings"]
+    assert (eigenthings["lanczos_steps"] >= eigenthings["k"]).all()
+    # The race's operators compute the same Hessian: products agree to float64 rounding (1e-10 is
+    # far above it for these small sums) in the float64 race.
+    races = [w["race_float64"] for w in sidecar["workers"] if w.get("method") == "curvlinops"]
+    assert races and all(r[name]["max_rel_difference"] <= 1e-10 for r in races for name in r)
 
 
 def test_provenance_and_printed_table(quick):
