@@ -87,7 +87,7 @@ def main(argv=None) -> int:
 
     import pandas as pd
 
-    frame = pd.DataFrame(rows).assign(machine=results._machine())
+    frame = pd.DataFrame(rows).assign(machine=results.machine_description())
     results.write_benchmark(args.out, frame, [str(Path(__file__).relative_to(ROOT)), *argv])
     return 0
 

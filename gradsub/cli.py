@@ -1,4 +1,4 @@
-"""The ``gradsub`` command: tasks, run, sweep."""
+"""The ``gradsub`` command: tasks, run, sweep, scale."""
 
 from __future__ import annotations
 
@@ -46,6 +46,13 @@ def main(argv: list[str] | None = None) -> int:
     sweep.add_argument("--scheduler", help="address of a running Dask scheduler (default: a LocalCluster)")
     _add_job_arguments(sweep)
 
+    scale = commands.add_parser("scale", help="the scale-validation grid: S_frac, subspaces and cost against N "
+                                              "and the solver tolerance (resumable)")
+    scale.add_argument("--runs", nargs="+", help="runs of the grid (default: all; see gradsub.scale.SCALE_RUNS)")
+    scale.add_argument("--data-dir", default="data", help="where the table and the manifest go (default: data)")
+    scale.add_argument("--artifacts-dir", default="artifacts",
+                       help="checkpoints, row pools and solved cells (default: artifacts)")
+
     args = parser.parse_args(argv)
     try:
         if args.command == "tasks":
@@ -68,6 +75,12 @@ def main(argv: list[str] | None = None) -> int:
             summary = sweeps.sweep(jobs, workers=args.workers, scheduler=args.scheduler)
             print(summary.drop(columns="notebook").to_string(index=False))
             return 0 if (summary["status"] != "failed").all() else 1
+        elif args.command == "scale":
+            from gradsub import scale as grid
+
+            runs = [grid.get_run(name) for name in args.runs] if args.runs else grid.SCALE_RUNS
+            table = grid.run_grid(runs, data_dir=args.data_dir, artifacts_dir=args.artifacts_dir)
+            print(f"sample_size: {len(table)} rows for {len(runs)} run(s)")
     except ValueError as err:
         print(f"gradsub: error: {err}", file=sys.stderr)
         return 2

@@ -35,6 +35,7 @@ __all__ = [
     "atomic_write_text",
     "data_readme",
     "git_commit",
+    "machine_description",
     "params_hash",
     "read_manifest",
     "read_table",
@@ -84,7 +85,8 @@ RUN_COLUMNS: tuple[Column, ...] = (
     Column("task", "str", "task name as in the paper (gradsub.tasks)"),
     Column("algo", "str", "ppo or sac", ("ppo", "sac")),
     Column("seed", "int", "training seed", lower=0),
-    Column("profile", "str", "scale profile (gradsub.tasks)", ("smoke", "cpu", "paper")),
+    Column("profile", "str", "scale profile (gradsub.tasks); scale: the scale-validation grid (gradsub.scale)",
+           ("smoke", "cpu", "paper", "scale")),
 )
 
 SCHEMAS: dict[str, tuple[Column, ...]] = {
@@ -165,6 +167,32 @@ SCHEMAS: dict[str, tuple[Column, ...]] = {
         Column("step", "int", "checkpoint step the stage belongs to (-1: whole run)", lower=-1),
         Column("seconds", "float", "wall-clock seconds (never byte-identical between runs)", lower=0),
     ),
+    "sample_size": RUN_COLUMNS
+    + (
+        _STEP,
+        _NETWORK,
+        _N_PARAMS,
+        Column("n_samples", "int", "rows N of the precise sample the Hessian is estimated on", lower=1),
+        Column("tol", "float", "relative residual tolerance of the eigensolver (the paper: 1e-4)", lower=0),
+        _K,
+        Column("gradient_sample", "str", "same: the gradient of the Hessian's own N rows; independent: of "
+                                         "N other rows (cross-fitted)", ("same", "independent")),
+        Column("s_frac", "float", "S_frac = ||V_k^T g||^2 / ||g||^2 of the precise gradient", lower=0, upper=1),
+        _BASELINE,
+        Column("overlap_with_largest", "float", "S_overlap of the top-k subspace with the one at the run's "
+                                                "largest N (tol 1e-4)", lower=0, upper=1),
+        Column("overlap_with_tight_tol", "float", "S_overlap of the top-k subspace with the one at the same N "
+                                                  "and tol 1e-4", lower=0, upper=1),
+        Column("n_products", "int", "Hessian-vector products of the solve", lower=0),
+        Column("n_data_passes", "int", "passes over the N rows (a block of products is one)", lower=0),
+        Column("seconds", "float", "wall-clock seconds of the solve (never byte-identical between runs)",
+               lower=0),
+        Column("peak_mib", "float", "peak resident memory of the process during the solve (data included)",
+               lower=0),
+        Column("solve_mib", "float", "what the solve added to the resident memory it started with", lower=0),
+        Column("machine", "str", "platform, processor and core count of the solve"),
+        Column("git_commit", "str", "commit of the code that solved this cell"),
+    ),
 }
 
 _RUN_KEY = ("task", "algo", "seed", "profile")
@@ -177,6 +205,7 @@ KEYS: dict[str, tuple[str, ...]] = {
     "spectrum": _RUN_KEY + ("step", "network", "index"),
     "solver_stats": _RUN_KEY + ("step", "network", "hessian"),
     "timings": _RUN_KEY + ("stage", "step"),
+    "sample_size": _RUN_KEY + ("step", "network", "n_samples", "tol", "k", "gradient_sample"),
 }
 
 
@@ -338,7 +367,8 @@ def _package_versions() -> str:
     return json.dumps(versions, sort_keys=True)
 
 
-def _machine() -> str:
+def machine_description() -> str:
+    """Platform, processor and core count of this machine."""
     return f"{platform.platform()}; {platform.processor() or platform.machine()}; {os.cpu_count()} cores"
 
 
@@ -352,7 +382,7 @@ def write_benchmark(out: str | os.PathLike, frame: pd.DataFrame, command: list[s
 
     out = Path(out)
     # (the commit is read before the table is written: writing it would mark the tree dirty)
-    sidecar = {"command": shlex.join(["python", *command]), "machine": _machine(),
+    sidecar = {"command": shlex.join(["python", *command]), "machine": machine_description(),
                "python": platform.python_version(), "torch": torch.__version__, "git_commit": git_commit(),
                "finished_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), **extra}
     atomic_write_text(out, frame.to_csv(index=False, float_format="%.6g", lineterminator="\n"))
@@ -392,7 +422,7 @@ def record_run(data_dir: str | os.PathLike, key: RunKey, params: Mapping, *, wal
         "params": json.dumps(params, sort_keys=True, default=str),
         "git_commit": commit or git_commit(),
         "packages": _package_versions(),
-        "machine": _machine(),
+        "machine": machine_description(),
         "finished_utc": finished_utc,
         "wall_seconds": f"{wall_seconds:.1f}",
         "status": status,

@@ -62,7 +62,8 @@ from stable_baselines3.common.vec_env import VecNormalize
 from gradsub.agents import Checkpoint, entropy_coefficient
 from gradsub.tasks import Profile
 
-__all__ = ["Batch", "AnalysisData", "analysis_data", "precise_batch", "minibatches", "concat_batches"]
+__all__ = ["Batch", "AnalysisData", "RowPool", "analysis_data", "precise_batch", "minibatches", "concat_batches",
+           "row_pool"]
 
 Batch = dict[str, torch.Tensor]
 NETWORKS = ("actor", "critic")
@@ -413,3 +414,50 @@ def analysis_data(checkpoint: Checkpoint, profile: Profile, seed: int, *, miniba
         info.update(alpha=entropy_coefficient(model))
         hessian = {net: concat_batches(mini[net]) for net in NETWORKS}
     return AnalysisData(precise=precise, minibatches=mini, minibatch_hessian=hessian, info=info)
+
+
+@dataclasses.dataclass(frozen=True)
+class RowPool:
+    """The rows of one precise sample, from which nested sub-samples are cut.
+
+    PPO: ``rows`` holds consecutive on-policy rows in time order with raw GAE advantages;
+    ``take(start, stop)`` normalises the advantages over the rows taken, as the precise loss does over
+    its whole sample, and serves both networks. SAC: ``rows[network]`` holds the replay buffer's rows in
+    a random order, each with its own fixed target and noise; ``take`` cuts them, so disjoint ranges are
+    independent samples of the buffer.
+    """
+
+    algo: str
+    rows: dict
+
+    def __len__(self) -> int:
+        first = self.rows["advantages"] if self.algo == "ppo" else self.rows["critic"]["target_q"]
+        return int(first.shape[0])
+
+    def take(self, start: int, stop: int) -> dict[str, Batch]:
+        """The batch of each network on rows [start, stop)."""
+        if not 0 <= start < stop <= len(self):
+            raise ValueError(f"rows [{start}, {stop}) are outside the pool's {len(self)} rows")
+        if self.algo == "ppo":
+            batch = _ppo_batch({key: values[start:stop] for key, values in self.rows.items()})
+            return {net: batch for net in NETWORKS}
+        return {net: {key: t[start:stop] for key, t in batch.items()} for net, batch in self.rows.items()}
+
+
+def row_pool(checkpoint: Checkpoint, seed: int, n: int | None = None, *,
+             n_random: int = PAPER_SAC_RANDOM_TRANSITIONS) -> RowPool:
+    """A pool of precise rows of the checkpoint. PPO: ``n`` fresh on-policy steps, drawn exactly as
+    ``precise_batch`` draws them (``row_pool(c, s, n).take(0, n) == precise_batch(c, s, n)``).
+    SAC: the replay buffer's rows (at most ``n``; ``None``: all of them) in a random order fixed by
+    ``seed`` (``n_random`` random-action transitions at an empty buffer)."""
+    streams = _streams(seed, _N_STREAMS)
+    model = checkpoint.model
+    if _check_algo(checkpoint) == "ppo":
+        if n is None or n < 1:
+            raise ValueError(f"a PPO pool needs a number of rows n >= 1, got {n!r}")
+        with _step0_normalization(checkpoint, streams[5], True):
+            return RowPool("ppo", _ppo_rows(checkpoint, int(n), streams[0], model.gamma, model.gae_lambda))
+    src = _sac_source(checkpoint, n_random, streams[0])
+    order = np.random.default_rng(streams[1]).permutation(len(src.indices))[:n]
+    rows = _buffer_rows(src.buffer, src.indices[order])
+    return RowPool("sac", _sac_batches(checkpoint, rows, streams[2]))
