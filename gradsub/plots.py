@@ -14,10 +14,14 @@ from gradsub.metrics import PHASES
 
 # Figure 1's x-axis is linear within this fraction of the largest |eigenvalue| (the bulk near zero).
 SPECTRUM_LINEAR = 1e-4
+# Figure 2's groups (task x algorithm) per row of panels: more would shrink the labels below legibility
+# at a page's width.
+BARS_PER_ROW = 8
 
 __all__ = [
     "learning_curve",
     "subspace_fraction_over_training",
+    "subspace_fraction_by_task",
     "overlap_over_training",
     "spectrum_histogram",
     "subspace_fraction_bars",
@@ -25,6 +29,7 @@ __all__ = [
     "subspace_fraction_vs_k",
     "overlap_by_k",
     "top_eigenvalues",
+    "steps_label",
     "VARIANT_LABELS",
 ]
 
@@ -62,39 +67,67 @@ def learning_curve(curve: pd.DataFrame) -> plt.Figure:
     return fig
 
 
-def subspace_fraction_over_training(fractions: pd.DataFrame, k_levels=(1, 10, 100), *,
-                                    by: str = "variant") -> plt.Figure:
-    """S_frac against training steps: columns = network, rows = k.
-
-    by="variant": one curve per estimator variant (for one run or one task and algorithm);
-    by="run": one curve per task and algorithm, precise gradient and precise Hessian only (never pools
-    runs of different tasks or algorithms). The dashed grey line is the random-subspace level k/n.
-    """
-    if by not in ("variant", "run"):
-        raise ValueError(f"by must be 'variant' or 'run', got {by!r}")
+def subspace_fraction_over_training(fractions: pd.DataFrame, k_levels=(1, 10, 100)) -> plt.Figure:
+    """S_frac against training steps for one task and algorithm: columns = network, rows = k, one curve
+    per estimator variant (band: one standard deviation over seeds, none for one seed). The dashed grey
+    line is the random-subspace level k/n."""
     data = _with_variant(fractions[fractions["k"].isin(k_levels)])
-    if by == "run":
-        data = data[data["variant"] == VARIANT_LABELS[("precise", "precise")]]
-        data = data.assign(variant=data["task"] + " " + data["algo"].str.upper())
-    hue_order = list(VARIANT_LABELS.values()) if by == "variant" else sorted(set(data["variant"]))
+    hue_order = list(VARIANT_LABELS.values())
     if data.empty:
         return _no_data("no gradient subspace fractions yet")
     ks = sorted(data["k"].unique())
     networks = [n for n in ("actor", "critic") if n in set(data["network"])]
-    fig, axes = plt.subplots(len(ks), len(networks), figsize=(4.5 * len(networks), 2.6 * len(ks)),
+    fig, axes = plt.subplots(len(ks), len(networks), figsize=(4.5 * len(networks), 2.6 * len(ks) + 0.6),
                              squeeze=False, sharex=True, sharey=True)
     for (i, k), (j, network) in itertools.product(enumerate(ks), enumerate(networks)):
         ax = axes[i][j]
         part = data[(data["k"] == k) & (data["network"] == network)]
         sns.lineplot(data=part, x="step", y="value", hue="variant", hue_order=hue_order,
-                     ax=ax, errorbar="sd", marker="o", legend=(i == 0 and j == len(networks) - 1))
+                     ax=ax, errorbar="sd", marker="o", legend=False)
         baseline = part.groupby("step")["random_baseline"].mean()
         ax.plot(baseline.index, baseline.values, ls="--", color="grey", lw=1)
         ax.set(title=f"{network}, k = {k}", ylim=(0, 1.02), xlabel="environment steps", ylabel="S_frac")
         _step_axis(ax)
-    if axes[0][-1].get_legend():
-        sns.move_legend(axes[0][-1], "upper left", bbox_to_anchor=(1.02, 1), fontsize=8, title=None)
-    fig.tight_layout()
+    colours = sns.color_palette(n_colors=len(hue_order))
+    handles = [plt.Line2D([], [], color=c, marker="o") for c in colours]
+    fig.legend(handles, hue_order, loc="lower center", ncol=len(hue_order), fontsize=8, frameon=False)
+    fig.tight_layout(rect=(0, 0.4 / fig.get_figheight(), 1, 1))
+    return fig
+
+
+def subspace_fraction_by_task(fractions: pd.DataFrame, k_levels=(1, 10, 100)) -> plt.Figure:
+    """S_frac (precise gradient, precise Hessian) against training steps: a row of panels per task, a
+    column per algorithm and network (tasks never pooled, and SAC's shorter runs on their own axes), a
+    curve per k (band: one standard deviation over seeds, none for one seed); dashed: k/n per k."""
+    data = fractions[fractions["k"].isin(k_levels) & (fractions["gradient"] == "precise")
+                     & (fractions["hessian"] == "precise")]
+    if data.empty:
+        return _no_data("no gradient subspace fractions yet")
+    data = data.assign(curve=[_CURVE_NAMES[(a, n)] for a, n in zip(data["algo"], data["network"])])
+    task_names = sorted(data["task"].unique())
+    curves = [c for c in _CURVE_NAMES.values() if c in set(data["curve"])]
+    ks = sorted(data["k"].unique())
+    colours = dict(zip(ks, sns.color_palette("viridis", len(ks))))
+    fig, axes = plt.subplots(len(task_names), len(curves), figsize=(3.3 * len(curves), 2.6 * len(task_names) + 0.7),
+                             squeeze=False, sharey=True)
+    for (i, task), (j, curve) in itertools.product(enumerate(task_names), enumerate(curves)):
+        ax = axes[i][j]
+        sub = data[(data["task"] == task) & (data["curve"] == curve)]
+        if sub.empty:
+            ax.text(0.5, 0.5, "no run", transform=ax.transAxes, ha="center", color="0.4")
+            ax.set_xticks([])
+        else:
+            sns.lineplot(data=sub, x="step", y="value", hue="k", palette=colours, errorbar="sd", marker="o",
+                         ax=ax, legend=False)
+            for k, level in sub.groupby("k")["random_baseline"].mean().items():
+                ax.axhline(level, color=colours[k], ls="--", lw=1)
+            _step_axis(ax)
+        ax.set(ylim=(0, 1.02), xlabel="steps" if i == len(task_names) - 1 else "",
+               ylabel="S_frac" if j == 0 else "")
+        ax.set_title(f"{task}: {curve}", fontsize=9)
+    handles = [plt.Line2D([], [], color=colours[k], marker="o") for k in ks]
+    fig.legend(handles, [f"k = {k}" for k in ks], loc="lower center", ncol=len(ks), fontsize=9, frameon=False)
+    fig.tight_layout(rect=(0, 0.5 / fig.get_figheight(), 1, 1))
     return fig
 
 
@@ -165,7 +198,10 @@ def subspace_fraction_bars(by_phase: pd.DataFrame) -> plt.Figure:
     """Figure 2: S_frac at k = 100 by phase and variant; a panel per network, groups = task x algo.
 
     by_phase: rows (task, algo, network, phase, variant, seed, value, random_baseline), e.g. from
-    ``gradsub.report.figures.fraction_by_phase``.
+    ``gradsub.report.figures.fraction_by_phase``. Error bars: one standard deviation over seeds (none
+    for one seed). The random level k/n of each group is a red bar, and its value is written under the
+    group's name: on the 0-1 axis it is too low to read otherwise. The legend sits below the panels, a
+    column per phase.
     """
     data = by_phase.assign(group=by_phase["task"] + "\n" + by_phase["algo"].str.upper(),
                            hue=by_phase["phase"] + ": " + by_phase["variant"])
@@ -175,20 +211,26 @@ def subspace_fraction_bars(by_phase: pd.DataFrame) -> plt.Figure:
     palette = _phase_palette(hue_order)
     networks = [n for n in ("actor", "critic") if n in set(data["network"])]
     groups = sorted(data["group"].unique())
-    fig, axes = plt.subplots(len(networks), 1, figsize=(max(6, 1.6 * len(groups)), 3.4 * len(networks)),
-                             squeeze=False)
-    for ax, network in zip(axes[:, 0], networks):
+    # at most BARS_PER_ROW groups side by side, so that a page's width keeps the labels legible
+    rows = [(network, groups[i:i + BARS_PER_ROW]) for network in networks
+            for i in range(0, len(groups), BARS_PER_ROW)]
+    fig, axes = plt.subplots(len(rows), 1, figsize=(9, 3.3 * len(rows) + 1.2), squeeze=False)
+    for ax, (network, row_groups) in zip(axes[:, 0], rows):
         part = data[data["network"] == network]
-        sns.barplot(data=part, x="group", y="value", hue="hue", order=groups, hue_order=hue_order,
-                    palette=palette, errorbar="sd", ax=ax, legend=network == networks[0])
-        for i, group in enumerate(groups):
-            level = part[part["group"] == group]["random_baseline"].mean()
-            ax.hlines(level, i - 0.45, i + 0.45, colors="black", linestyles=":", lw=1.5)
-        ax.set(title=f"{network}: S_frac at k = 100 (dotted: random k/n)", xlabel="", ylabel="S_frac",
+        sns.barplot(data=part, x="group", y="value", hue="hue", order=row_groups, hue_order=hue_order,
+                    palette=palette, errorbar="sd", ax=ax, legend=False)
+        levels = [part[part["group"] == group]["random_baseline"].mean() for group in row_groups]
+        for i, level in enumerate(levels):
+            if not np.isnan(level):
+                ax.hlines(level, i - 0.45, i + 0.45, colors="red", lw=2.5, zorder=5)
+        ax.set_xticks(range(len(row_groups)),
+                      [g if np.isnan(v) else f"{g}\nk/n = {v:.2g}" for g, v in zip(row_groups, levels)], fontsize=9)
+        ax.set(title=f"{network}: S_frac at k = 100 (red: random level k/n)", xlabel="", ylabel="S_frac",
                ylim=(0, 1.02))
-    if axes[0, 0].get_legend():
-        sns.move_legend(axes[0, 0], "upper left", bbox_to_anchor=(1.01, 1), fontsize=7, title=None)
-    fig.tight_layout()
+    handles = [plt.Rectangle((0, 0), 1, 1, color=palette[h]) for h in hue_order]
+    fig.legend(handles, hue_order, loc="lower center", ncol=len({h.split(": ")[0] for h in hue_order}),
+               fontsize=8, frameon=False)
+    fig.tight_layout(rect=(0, 1.0 / (3.3 * len(rows) + 1.2), 1, 1))
     return fig
 
 
@@ -203,41 +245,58 @@ def _phase_palette(hue_order: list[str]) -> dict[str, tuple]:
 
 
 def overlap_panels(overlaps: pd.DataFrame, t1: int, k: int) -> plt.Figure:
-    """Figure 3: S_overlap(t1, t2) against t2, one panel per task, four curves (algo x network)."""
+    """Figure 3: S_overlap(t1, t2) against t2, one panel per task, four curves (algo x network).
+
+    Every task of ``overlaps`` gets a panel; a curve without t1 (its run stops before it) is named in
+    its panel instead of being dropped. The legend lists only the curves drawn. Bands: one standard
+    deviation over seeds (none for one seed).
+    """
+    if overlaps.empty:
+        return _no_data("no subspace overlaps yet")
+    overlaps = overlaps.assign(curve=[_CURVE_NAMES[(a, n)] for a, n in zip(overlaps["algo"], overlaps["network"])])
     part = overlaps[(overlaps["t1"] == t1) & (overlaps["k"] == k) & (overlaps["t2"] >= t1)]
-    if part.empty:
-        return _no_data(f"no run reaches t1 = {t1:,}")
-    part = part.assign(curve=[_CURVE_NAMES[(a, n)] for a, n in zip(part["algo"], part["network"])])
-    task_names = sorted(part["task"].unique())
+    task_names = sorted(overlaps["task"].unique())
+    drawn = [c for c in _CURVE_NAMES.values() if c in set(part["curve"])]
+    colours = dict(zip(_CURVE_NAMES.values(), sns.color_palette(n_colors=len(_CURVE_NAMES))))
     ncols = min(2, len(task_names))
     nrows = -(-len(task_names) // ncols)
-    fig, axes = plt.subplots(nrows, ncols, figsize=(4.4 * ncols, 3.2 * nrows), squeeze=False, sharey=True)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(4.8 * ncols, 3.3 * nrows + 0.8), squeeze=False, sharey=True)
     flat = list(axes.flat)
     for ax, task in zip(flat, task_names):
         sub = part[part["task"] == task]
-        sns.lineplot(data=sub, x="t2", y="value", hue="curve", hue_order=list(_CURVE_NAMES.values()),
-                     errorbar="sd", marker="o", ax=ax, legend=task == task_names[-1])
+        if len(sub):
+            sns.lineplot(data=sub, x="t2", y="value", hue="curve", hue_order=[c for c in drawn if c in set(sub["curve"])],
+                         palette=colours, errorbar="sd", marker="o", ax=ax, legend=False)
         for algo, style in (("ppo", "--"), ("sac", ":")):
             level = sub[sub["algo"] == algo]["random_baseline"]
             if len(level):
                 ax.axhline(level.max(), color="grey", ls=style, lw=1)
-        ax.set(title=task, xlabel="t2 (environment steps)", ylabel="S_overlap", ylim=(0, 1.02))
+        missing = sorted(set(overlaps[overlaps["task"] == task]["curve"]) - set(sub["curve"]),
+                         key=list(_CURVE_NAMES.values()).index)
+        title = task + (f"\n(no t1 = {steps_label(t1)}: {', '.join(missing)})" if missing else "")
+        ax.set(title=title, xlabel="t2 (environment steps)", ylabel="S_overlap", ylim=(0, 1.02))
+        if sub.empty:
+            ax.set_xticks([])
         _step_axis(ax)
     for ax in flat[len(task_names):]:
         ax.set_visible(False)
-    last = flat[len(task_names) - 1]
-    if last.get_legend():
-        sns.move_legend(last, "upper left", bbox_to_anchor=(1.02, 1), fontsize=8, title=None)
-    fig.suptitle(f"t1 = {t1:,}, k = {k}; grey: random k/n (dashed PPO, dotted SAC)", fontsize=9)
-    fig.tight_layout()
+    if drawn:
+        handles = [plt.Line2D([], [], color=colours[c], marker="o") for c in drawn]
+        fig.legend(handles, drawn, loc="lower center", ncol=len(drawn), fontsize=9, frameon=False)
+    fig.suptitle(f"t1 = {t1:,}, k = {k}; grey: random k/n (dashed PPO, dotted SAC)", fontsize=10)
+    fig.tight_layout(rect=(0, 0.06 if nrows > 1 else 0.1, 1, 1))
     return fig
+
+
+def steps_label(x: float) -> str:
+    """Environment steps as 40k / 1.5M (the axes' ticks; the book's prose writes them the same way)."""
+    return f"{x / 1e6:g}M" if abs(x) >= 1e6 else (f"{x / 1e3:g}k" if abs(x) >= 1e3 else f"{x:g}")
 
 
 def _step_axis(ax) -> None:
     """Environment steps as 50k / 1.2M, at most five ticks."""
     ax.xaxis.set_major_locator(MaxNLocator(nbins=5, integer=True))
-    ax.xaxis.set_major_formatter(FuncFormatter(
-        lambda x, _: f"{x / 1e6:g}M" if abs(x) >= 1e6 else (f"{x / 1e3:g}k" if abs(x) >= 1e3 else f"{x:g}")))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda x, _: steps_label(x)))
 
 
 def subspace_fraction_vs_k(fractions: pd.DataFrame) -> plt.Figure:
@@ -255,19 +314,39 @@ def subspace_fraction_vs_k(fractions: pd.DataFrame) -> plt.Figure:
 
 
 def overlap_by_k(overlaps: pd.DataFrame, t1: int) -> plt.Figure:
-    """S_overlap(t1, t2) against t2 for every k level: one panel per algorithm and network."""
+    """S_overlap(t1, t2) against t2 for every k level: a row of panels per task, a column per algorithm
+    and network (tasks are never pooled); a panel without data says so. Bands: one standard deviation
+    over seeds (none for one seed)."""
     part = overlaps[(overlaps["t1"] == t1) & (overlaps["t2"] >= t1)]
     if part.empty:
         return _no_data(f"no overlaps from t1 = {t1:,} yet")
     part = part.assign(curve=[_CURVE_NAMES[(a, n)] for a, n in zip(part["algo"], part["network"])])
-    grid = sns.relplot(data=part, x="t2", y="value", hue="k", col="curve", kind="line", marker="o",
-                       errorbar="sd", palette="viridis", height=3, aspect=1.3, col_wrap=2,
-                       col_order=[c for c in _CURVE_NAMES.values() if c in set(part["curve"])])
-    grid.set(ylim=(0, 1.02), xlabel="t2 (environment steps)", ylabel="S_overlap")
-    for ax in grid.axes.flat:
-        _step_axis(ax)
-    grid.figure.suptitle(f"t1 = {t1:,}", y=1.02, fontsize=9)
-    return grid.figure
+    task_names = sorted(part["task"].unique())
+    curves = [c for c in _CURVE_NAMES.values() if c in set(part["curve"])]
+    ks = sorted(part["k"].unique())
+    colours = dict(zip(ks, sns.color_palette("viridis", len(ks))))
+    fig, axes = plt.subplots(len(task_names), len(curves), figsize=(3.3 * len(curves), 2.6 * len(task_names) + 0.7),
+                             squeeze=False, sharey=True)
+    for (i, task), (j, curve) in itertools.product(enumerate(task_names), enumerate(curves)):
+        ax = axes[i][j]
+        sub = part[(part["task"] == task) & (part["curve"] == curve)]
+        if sub.empty:
+            ran = ((overlaps["task"] == task) & (overlaps["algo"] == curve.split()[0].lower())).any()
+            ax.text(0.5, 0.5, f"no t1 = {steps_label(t1)}" if ran else "no run", transform=ax.transAxes,
+                    ha="center", color="0.4")
+            ax.set_xticks([])
+        else:
+            sns.lineplot(data=sub, x="t2", y="value", hue="k", palette=colours, errorbar="sd", marker="o", ax=ax,
+                         legend=False)
+            _step_axis(ax)
+        ax.set(ylim=(0, 1.02), xlabel="t2 (steps)" if i == len(task_names) - 1 else "",
+               ylabel="S_overlap" if j == 0 else "")
+        ax.set_title(f"{task}: {curve}", fontsize=9)
+    handles = [plt.Line2D([], [], color=colours[k], marker="o") for k in ks]
+    fig.legend(handles, [f"k = {k}" for k in ks], loc="lower center", ncol=len(ks), fontsize=9, frameon=False)
+    fig.suptitle(f"t1 = {t1:,}", fontsize=10)
+    fig.tight_layout(rect=(0, 0.5 / (2.6 * len(task_names) + 0.7), 1, 1))
+    return fig
 
 
 def _no_data(message: str) -> plt.Figure:
@@ -279,7 +358,9 @@ def _no_data(message: str) -> plt.Figure:
 
 
 def top_eigenvalues(eigenvalues: pd.DataFrame) -> plt.Figure:
-    """Eigenvalues of rank 1, 10 and the largest computed rank against training steps (precise Hessian)."""
+    """Eigenvalues of rank 1, 10 and the largest computed rank against training steps (precise Hessian):
+    a panel per algorithm and network, two per row, each with its own axes (SAC's runs are much shorter
+    than PPO's, and the networks' curvatures differ by orders of magnitude)."""
     data = eigenvalues[eigenvalues["hessian"] == "precise"]
     if data.empty:
         return _no_data("no eigenvalues yet")
@@ -287,9 +368,28 @@ def top_eigenvalues(eigenvalues: pd.DataFrame) -> plt.Figure:
     data = data[data["rank"].isin(ranks)]
     data = data.assign(curve=[f"{a.upper()} {n}" for a, n in zip(data["algo"], data["network"])])
     grid = sns.relplot(data=data, x="step", y="eigenvalue", hue="rank", col="curve", kind="line",
-                       marker="o", errorbar="sd", palette="viridis", height=2.8, aspect=1.1,
-                       facet_kws={"sharey": False})
-    grid.set(yscale="symlog", xlabel="environment steps")
-    for ax in grid.axes.flat:
+                       marker="o", errorbar="sd", palette="viridis", height=3.2, aspect=1.4,
+                       col_wrap=min(2, data["curve"].nunique()), facet_kws={"sharey": False, "sharex": False})
+    grid.set(xlabel="environment steps")
+    grid.set_titles("{col_name}")
+    for ax, (_, panel) in zip(grid.axes.flat, data.groupby("curve", sort=False)):
         _step_axis(ax)
+        _symlog_decades(ax, panel["eigenvalue"].to_numpy())
+    grid.tight_layout()
     return grid.figure
+
+
+def _symlog_decades(ax, values: np.ndarray, most: int = 6) -> None:
+    """A symmetric-log y-axis, linear below the smallest |value| > 0, with ticks at 0 and at powers of
+    ten only (at most ``most`` per side), so that no two tick labels collide."""
+    nonzero = np.abs(values[values != 0])
+    if nonzero.size == 0:
+        return
+    low, high = int(np.floor(np.log10(nonzero.min()))), int(np.ceil(np.log10(nonzero.max())))
+    ax.set_yscale("symlog", linthresh=10.0 ** low)
+    step = max(1, -(-(high - low) // most))
+    powers = [10.0 ** d for d in range(low + 1, high + 1, step)]
+    ticks = [0.0] + powers + ([-p for p in powers if p <= -values.min()] if values.min() < 0 else [])
+    ax.set_yticks(sorted(ticks))
+    if values.min() >= 0:
+        ax.set_ylim(bottom=0)

@@ -1,5 +1,8 @@
-"""The book (issue #5): it builds from the committed data with warnings as errors, every figure page
-shows its glued figures, the committed tables validate, and the generated pages are up to date.
+"""The book: it builds from the committed data with warnings as errors, every figure page shows its
+glued figures, every page is readable offline (no script or stylesheet from outside the build, math
+rendered by the MathJax copy in the build), its tables show every row and column, no page shows a
+warning, a path of the build machine or a reference the reader cannot follow, the committed tables
+validate, and the generated pages are up to date.
 
 The build executes every page (``execute_notebooks: force``): about a minute here with data/ nearly
 empty (the figure functions draw placeholders), so it stays in the default run.
@@ -8,6 +11,7 @@ empty (the figure functions draw placeholders), so it stays in the default run.
 from __future__ import annotations
 
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -86,6 +90,93 @@ def test_no_glue_reference_is_left_unresolved(built):
         text = page.read_text()
         assert "{glue:" not in text and "{glue}" not in text, f"{page.relative_to(html_dir)}: literal glue role"
         assert "Traceback (most recent call last)" not in text, f"{page.relative_to(html_dir)}: error output"
+
+
+def _pages(html_dir: Path) -> list[Path]:
+    """The book's own pages (not the search, index, sources or execution reports)."""
+    return [p for p in sorted(html_dir.glob("**/*.html"))
+            if not {"_sources", "reports", "_static"} & set(p.relative_to(html_dir).parts)
+            and p.name not in ("genindex.html", "search.html")]
+
+
+_LOADS = re.compile(r'<script\b[^>]*\bsrc="([^"]+)"|<link\b[^>]*\bhref="([^"]+)"[^>]*>')
+
+
+def test_no_page_loads_a_script_or_stylesheet_from_outside_the_build(built):
+    html_dir, _, _ = built
+    pages = _pages(html_dir)
+    assert pages
+    for page in pages:
+        for match in _LOADS.finditer(page.read_text()):
+            url = match.group(1) or match.group(2)
+            tag = match.group(0)
+            if match.group(2) and "stylesheet" not in tag and "preload" not in tag:
+                continue  # a link to another page, not a resource
+            where = f"{page.relative_to(html_dir)}: {tag[:120]}"
+            assert not re.match(r"^([a-z]+:)?//", url), f"loads from outside the build: {where}"
+            assert (page.parent / url.split("?")[0].split("#")[0]).exists(), f"missing from the build: {where}"
+    method = (html_dir / "method.html").read_text()
+    assert 'src="_static/mathjax/tex-chtml.js"' in method, "MathJax is not served from the build"
+    assert (html_dir / "_static" / "mathjax" / "output" / "chtml" / "fonts").is_dir()
+
+
+_TABLE = re.compile(r"<table\b.*?</table>", re.DOTALL)
+_CELL = re.compile(r"<t([dh])\b[^>]*>(.*?)</t[dh]>", re.DOTALL)
+
+
+def test_every_table_shows_every_row_and_column_without_index_or_missing_values(built):
+    html_dir, _, _ = built
+    for page in _pages(html_dir):
+        text = page.read_text()
+        where = page.relative_to(html_dir)
+        assert not re.search(r"\d+ rows × \d+ columns", text), f"{where}: a table was cut"
+        for table in _TABLE.findall(text):
+            body = re.search(r"<tbody>(.*?)</tbody>", table, re.DOTALL)
+            if body is None:
+                continue
+            assert "<th" not in body.group(1), f"{where}: a table shows its index"
+            cells = [re.sub(r"<[^>]+>", "", c).strip() for _, c in _CELL.findall(table)]
+            for bad in ("...", "…", "nan", "NaN", "None", "<NA>"):
+                assert bad not in cells, f"{where}: a table cell reads {bad!r}"
+
+
+def test_math_renders_offline_in_a_headless_browser(built):
+    """The method page's formulas typeset by MathJax in Chromium with every request outside the build
+    sent to a closed port (file:// pages use no proxy)."""
+    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    if browser is None:
+        pytest.skip("no chromium on this machine (Debian: apt-get install chromium)")
+    html_dir, _, _ = built
+    profile = html_dir.parent / "chromium-profile"
+    command = [browser, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+               "--disable-component-update", "--disable-sync", "--no-first-run", f"--user-data-dir={profile}",
+               "--proxy-server=http://127.0.0.1:9", "--proxy-bypass-list=<-loopback>",
+               "--virtual-time-budget=20000", "--dump-dom", (html_dir / "method.html").as_uri()]
+    dom = subprocess.run(command, capture_output=True, text=True, timeout=180).stdout
+    assert "<mjx-container" in dom, "the method page's formulas were not typeset offline"
+
+
+def test_no_page_shows_a_warning_a_machine_path_or_an_unfollowable_reference(built):
+    html_dir, _, _ = built
+    pages = _pages(html_dir)
+    for page in pages:
+        text = re.sub(r"<script\b.*?</script>", "", page.read_text(), flags=re.DOTALL)
+        where = page.relative_to(html_dir)
+        assert "output stderr" not in text, f"{where}: stderr output on the page"
+        for needle in (str(REPO), "site-packages", "Warning:", "it/s]", "FACTS", "issue #", "shared/"):
+            assert needle not in text, f"{where}: shows {needle!r}"
+        assert not re.search(r"\bissue \d+", text), f"{where}: cites an issue number"
+
+
+@pytest.mark.parametrize("page", ["intro", "claims"] + FIGURE_PAGES)
+def test_page_opens_with_what_it_rests_on(built, page):
+    """The coverage line comes before the page's first figure and its first section."""
+    source = (BOOK / f"{page}.md").read_text()
+    opening = source.split("```{glue:figure}")[0].split("\n## ")[0]
+    assert re.search(r"\{glue:text\}`\w+_coverage`", opening), f"{page}.md does not open with its coverage line"
+    html_dir, _, _ = built
+    text = re.sub(r"<[^>]+>", "", (html_dir / f"{page}.html").read_text())
+    assert "rests on" in text or "No analysed runs yet" in text
 
 
 # --- the committed data -----------------------------------------------------------------------------

@@ -348,3 +348,41 @@ def test_benchmark_missing_lists_the_target_configurations_without_a_row(tmp_pat
         for algo, net, n in [("ppo", "actor", 10_000), ("sac", "critic", 99_999), ("sac", "actor", 10_000)]])
     assert performance.benchmark_missing(folder) == ["ppo actor at 10^5", "ppo actor at 10^6", "sac critic at 10^4",
                                                 "sac critic at 10^6"]
+
+
+# --- what a page rests on ------------------------------------------------------------------------------
+
+def _used(seeds, task="Hopper", algo="ppo", steps=(0, 100_000)) -> pd.DataFrame:
+    return pd.DataFrame([{"task": task, "algo": algo, "seed": seed, "profile": "cpu", "step": step}
+                         for seed in seeds for step in steps])
+
+
+def test_evidence_line_states_runs_seeds_steps_and_n_against_the_papers():
+    stats = _solver_rows("Hopper", "ppo", precise=10_000, minibatch=512, steps=(0, 100_000))
+    one = provenance.evidence_line(_used([0]), stats)
+    paper = tasks.get_profile("Hopper", "ppo", "paper")
+    assert one.startswith("This page rests on 1 runs (PPO 1) on 1 of 12 tasks (Hopper)")
+    assert f"1 seed per task and algorithm (the paper: {paper.n_seeds})" in one
+    assert f"checkpoints up to 100k steps (the paper trains these to {tasks.algo_config('Hopper', 'ppo').paper_steps / 1e6:g}M)" in one
+    assert f"N = 10,000 (the paper: {paper.n_precise:,})" in one
+    assert "no error bars or bands are drawn" in one
+    two = provenance.evidence_line(_used([0, 1]), stats)
+    assert "2 seeds per task and algorithm" in two and "one standard deviation over seeds" in two
+    assert "no error bars" not in provenance.evidence_line(_used([0]), stats, spread=False)
+    assert provenance.evidence_line(_used([]), stats).startswith("No analysed runs yet")
+
+
+def test_figure_2_draws_error_bars_with_two_seeds_and_none_with_one():
+    import matplotlib.pyplot as plt
+    from gradsub import plots
+
+    def bars(seeds):
+        return pd.DataFrame([{"task": "Hopper", "algo": "ppo", "seed": seed, "network": "actor", "phase": "initial",
+                              "variant": plots.VARIANT_LABELS[("precise", "precise")], "value": 0.5 + 0.1 * seed,
+                              "random_baseline": 0.01} for seed in seeds])
+
+    for seeds, drawn in (([0], False), ([0, 1], True)):
+        figure = plots.subspace_fraction_bars(bars(seeds))
+        error_bars = [line for line in figure.axes[0].lines if np.isfinite(line.get_ydata()).all()]  # NaN: none
+        assert bool(error_bars) == drawn, f"{len(seeds)} seed(s)"
+        plt.close(figure)

@@ -22,11 +22,12 @@ import numpy as np
 import pandas as pd
 
 from gradsub import results, tasks
+from gradsub.plots import steps_label
 from gradsub.report import provenance
 from gradsub.report.data import RUN, last_checkpoint
-from gradsub.report.figures import checkpoint_phases
+from gradsub.report.figures import checkpoint_phases, runs_without_t1
 
-__all__ = ["CLAIMS", "Claim", "THRESHOLDS", "VERDICTS", "claim_comparisons", "claims_check", "estimator_label",
+__all__ = ["CLAIMS", "Claim", "THRESHOLDS", "VERDICTS", "claim_comparisons", "claims_check", "claims_markdown", "estimator_label",
            "precise_gradient_estimates", "styled_claims", "task_verdicts"]
 
 VERDICTS = ("consistent", "inconsistent", "mixed", "untested at our scale")
@@ -277,17 +278,15 @@ def _c6(t, gradient):
         rows += [_row(task, algo, seed, f"{what}: far above k/n at every t2 ({len(grp)})",
                       f"lowest {lowest:.3g} x k/n", lowest >= FAR_ABOVE),
                  _row(task, algo, seed, f"{what}: near the paper's value at the last t2",
-                      f"{last['value']:.3f} at t2 = {provenance.format_steps(last['t2'])}",
+                      f"{last['value']:.3f} at t2 = {steps_label(last['t2'])}",
                       PAPER_OVERLAP / PAPER_FACTOR <= last["value"] <= PAPER_OVERLAP * PAPER_FACTOR)]
     for (task, algo, seed, _), grp in _critic_vs_actor(at, ["t1", "t2"]).groupby(level=RUN):
         rows.append(_row(task, algo, seed, f"{algo.upper()} critic vs actor at {len(grp)} t2",
                          f"critic {grp['critic'].mean():.3f} vs actor {grp['actor'].mean():.3f}",
                          grp["critic"].mean() > grp["actor"].mean()))
     comparisons = _frame(rows)
-    short = t["subspace_overlap"][RUN].drop_duplicates().merge(at[RUN].drop_duplicates(), how="left",
-                                                                indicator=True)
-    short = short[short["_merge"] == "left_only"]
-    note = (f"; runs without t1 = {provenance.format_steps(T1)} and a later checkpoint: "
+    short = runs_without_t1(t["subspace_overlap"][t["subspace_overlap"]["k"] == K], T1)
+    note = (f"; runs without t1 = {steps_label(T1)} and a later checkpoint: "
             + ", ".join(sorted({f"{task} {algo.upper()}" for task, algo in zip(short["task"], short["algo"])}))
             ) if len(short) else ""
     if comparisons.empty:
@@ -382,8 +381,8 @@ def _spectrum_rows(tables: dict[str, pd.DataFrame], used: pd.DataFrame) -> str:
 
 
 def claims_check(tables: dict[str, pd.DataFrame], gradient: str = "precise") -> pd.DataFrame:
-    """One row per claim: the paper's statement and number, our summary and the gap to the paper's
-    number, what the check rests on, and the verdict over the tasks (``VERDICTS``).
+    """One row per claim: the verdict over the tasks (``VERDICTS``), how many comparisons pass, the
+    paper's number and our gap to it, the paper's statement, our summary, what the check rests on.
 
     tables: as ``data.load_tables`` returns. gradient: the precise-gradient estimate S_frac uses.
     """
@@ -402,10 +401,19 @@ def claims_check(tables: dict[str, pd.DataFrame], gradient: str = "precise") -> 
             paper_number = f"about {claim.paper_number:g}"
             gap = "no number of ours" if outcome.number is None else \
                 f"{outcome.number - claim.paper_number:+.2f} ({outcome.number / claim.paper_number:.2f} x the paper's)"
-        rows.append({"claim": claim.name, "paper": claim.paper, "paper's number": paper_number,
-                     "ours": outcome.ours, "gap to the paper": gap, "evidence": evidence,
-                     "verdict": _summarise(by_task[by_task["claim"] == claim.name])})
+        passing = outcome.comparisons["passes"]
+        rows.append({"claim": claim.name, "verdict": _summarise(by_task[by_task["claim"] == claim.name]),
+                     "comparisons passing": f"{int(passing.sum())} of {len(passing)}",
+                     "paper's number": paper_number, "gap to the paper": gap, "paper": claim.paper,
+                     "ours": outcome.ours, "evidence": evidence})
     return pd.DataFrame(rows)
+
+
+def claims_markdown(table: pd.DataFrame) -> str:
+    """``claims_check``'s long texts as Markdown, a paragraph per claim (a table of eight columns of
+    prose is unreadable at a page's width)."""
+    return "\n\n".join(f"**{row['claim']}** ({row['verdict']}). *The paper:* {row['paper']} *Ours:* {row['ours']}. "
+                         f"*Evidence:* {row['evidence']}." for _, row in table.iterrows())
 
 
 _VERDICT_COLOURS = {"consistent": "#d8f0d8", "inconsistent": "#f6d5d5", "mixed": "#fbeccb",

@@ -9,7 +9,7 @@ import pandas as pd
 
 from gradsub import results
 
-__all__ = ["RUN", "data_dir", "glue_figure", "last_checkpoint", "load_tables"]
+__all__ = ["RUN", "data_dir", "glue_figure", "last_checkpoint", "load_tables", "table"]
 
 # The columns that name one run.
 RUN = ["task", "algo", "seed", "profile"]
@@ -41,3 +41,16 @@ def glue_figure(name: str, figure) -> None:
 
     glue(name, figure, display=False)
     plt.close(figure)
+
+
+def table(frame: pd.DataFrame, *, precision: int | None = None, formats: dict | None = None, wrap: bool = False):
+    """``frame`` for a page: every row and column (pandas would elide some of a large frame), no index,
+    an empty cell for a missing value. precision: decimals of every float column; formats: per-column
+    format strings or functions (they win over ``precision``); wrap: let long text wrap (else a cell
+    stays on one line and a wide table scrolls)."""
+    style = frame.style.hide(axis="index").format(precision=precision, na_rep="")
+    if formats:
+        style = style.format(formats, na_rep="")
+    if wrap:
+        style = style.set_properties(**{"text-align": "left", "white-space": "normal"})
+    return style

@@ -10,7 +10,7 @@ from gradsub.metrics import PHASES
 from gradsub.report.data import RUN, last_checkpoint
 
 __all__ = ["PHASE_WINDOW", "checkpoint_phases", "common_t1", "final_spectra", "fraction_by_phase",
-           "overlap_table", "phase_table", "runs_without_spectrum", "spectrum_summary"]
+           "overlap_table", "phase_table", "runs_without_spectrum", "runs_without_t1", "spectrum_summary"]
 
 # The paper's phase split behind Figure 2 smooths the return with a centred 20,000-step window:
 # 10,000 steps either side of each point.
@@ -115,12 +115,22 @@ def common_t1(overlaps: pd.DataFrame) -> int:
     return int(min(common) if common else positive["t1"].min())
 
 
+def runs_without_t1(overlaps: pd.DataFrame, t1: int) -> pd.DataFrame:
+    """The runs of ``overlaps`` (run columns) without an overlap from ``t1`` to a later checkpoint: their
+    runs stop before ``t1``, or do not analyse it."""
+    runs = overlaps[RUN].drop_duplicates()
+    reach = overlaps[(overlaps["t1"] == t1) & (overlaps["t2"] > t1)][RUN].drop_duplicates()
+    short = runs.merge(reach, how="left", indicator=True)
+    return short[short["_merge"] == "left_only"][RUN].reset_index(drop=True)
+
+
 def overlap_table(overlaps: pd.DataFrame, t1s, k: int) -> pd.DataFrame:
-    """Overlap with the subspace at each t1 at every run's last t2: mean and std over seeds."""
+    """Overlap with the subspace at each t1 at every run's last t2: mean and std over seeds (std empty for
+    one seed), the number of seeds, the last t2 and the random level k/n."""
     part = overlaps[overlaps["t1"].isin(t1s) & (overlaps["k"] == k) & (overlaps["t2"] > overlaps["t1"])]
     last = part[part["t2"] == part.groupby(RUN + ["network", "t1"])["t2"].transform("max")]
     grouped = last.groupby(["task", "algo", "network", "t1"])
     table = grouped["value"].agg(["mean", "std", "count"]).rename(columns={"count": "seeds"})
-    table["last_t2"] = grouped["t2"].max()
-    table["random_baseline"] = grouped["random_baseline"].mean()
+    table["last t2"] = grouped["t2"].max()
+    table["k/n"] = grouped["random_baseline"].mean()
     return table.reset_index()

@@ -7,8 +7,9 @@ import dataclasses
 import pandas as pd
 
 from gradsub import tasks
+from gradsub.plots import steps_label
 
-__all__ = ["hyperparameters", "profiles_table", "task_table"]
+__all__ = ["checkpoint_text", "hyperparameters", "profiles_table", "task_table"]
 
 
 def task_table() -> pd.DataFrame:
@@ -37,9 +38,20 @@ def profiles_table() -> pd.DataFrame:
                 steps = p.checkpoint_steps
                 rows.append({"task": name, "algo": algo, "profile": profile, "total_steps": p.total_steps,
                              "checkpoints": len(steps),
-                             "first checkpoints": ", ".join(f"{s:,}" for s in steps[:4])
-                             + (", ..." if len(steps) > 4 else ""),
+                             "checkpoint steps": checkpoint_text(steps),
                              "n_precise": p.n_precise, "k": p.k, "seeds": p.n_seeds,
                              "planned minutes": round(tasks.cpu_job_seconds(name, algo) / 60, 1)
                              if profile == "cpu" else float("nan")})
     return pd.DataFrame(rows)
+
+
+def checkpoint_text(steps) -> str:
+    """Checkpoint steps in full and short: "0, 10k, 100k, 350k", or, where they end in a regular run of
+    at least four, "0, 10k, 50k, then every 50k to 3M"."""
+    steps = list(steps)
+    labels = [steps_label(s) for s in steps]
+    for i in range(len(steps) - 3):
+        gaps = {b - a for a, b in zip(steps[i:], steps[i + 1:])}
+        if len(gaps) == 1:
+            return ", ".join(labels[:i + 1]) + f", then every {steps_label(gaps.pop())} to {labels[-1]}"
+    return ", ".join(labels)

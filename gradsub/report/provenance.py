@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
+import warnings
 
 import pandas as pd
+from tqdm import TqdmWarning
 
 from gradsub import results, tasks
+from gradsub.plots import steps_label
 from gradsub.report.data import RUN
 
-__all__ = ["at_current_settings", "coverage", "evidence", "evidence_line", "format_steps", "job_costs", "job_plans",
+__all__ = ["at_current_settings", "coverage", "evidence", "evidence_line", "job_costs", "job_plans",
            "manifest_view", "package_versions"]
 
 
@@ -17,7 +20,11 @@ def at_current_settings(manifest: pd.DataFrame) -> pd.Series:
     """Whether each run's parameters hash is the one its job has under today's registry (a run made
     with an earlier profile, or other settings, is not; the sweep would redo it). Rows of other
     profiles than the registry's (such as a scale-validation grid) are not jobs: False."""
-    from gradsub.job import Job
+    with warnings.catch_warnings():
+        # gradsub.job's progress bars come from tqdm.auto, which warns in a kernel without ipywidgets;
+        # the book draws no progress bar.
+        warnings.simplefilter("ignore", TqdmWarning)
+        from gradsub.job import Job
 
     current = [profile in tasks.PROFILES
                and results.params_hash(Job.from_params(json.loads(params)).params()) == stored
@@ -90,13 +97,6 @@ def package_versions(manifest: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(frames).rename_axis("package").reset_index()
 
 
-def format_steps(n: float) -> str:
-    """Environment steps as 40k / 1.5M (as the figures' axes write them)."""
-    if abs(n) >= 1e6:
-        return f"{n / 1e6:g}M"
-    return f"{n / 1e3:g}k" if abs(n) >= 1e3 else f"{n:g}"
-
-
 def _span(values, fmt) -> str:
     low, high = min(values), max(values)
     return fmt(low) if low == high else f"{fmt(low)}-{fmt(high)}"
@@ -131,8 +131,8 @@ def evidence(used: pd.DataFrame, solver_stats: pd.DataFrame) -> dict[str, str]:
         "tasks": f"{runs['task'].nunique()} of {len(tasks.TASKS)} tasks ({', '.join(sorted(set(runs['task'])))})",
         "seeds": f"{_span(per_job, str)} seed{'s' if per_job.max() > 1 else ''} per task and algorithm "
                  f"(the paper: {_span([p.n_seeds for p in paper.values()], str)})",
-        "steps": f"checkpoints up to {_span(last, format_steps)} steps "
-                 f"(the paper trains these to {_span(paper_steps, format_steps)})",
+        "steps": f"checkpoints up to {_span(last, steps_label)} steps "
+                 f"(the paper trains these to {_span(paper_steps, steps_label)})",
         "n": n_text,
         "seed_count": str(int(per_job.min())),
     }

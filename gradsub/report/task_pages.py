@@ -10,6 +10,7 @@ from pathlib import Path
 import pandas as pd
 
 from gradsub import results, tasks
+from gradsub.report import provenance
 from gradsub.report.data import load_tables
 
 __all__ = ["TaskPage", "task_page", "task_slug", "write_task_pages"]
@@ -41,21 +42,22 @@ class TaskPage:
         return cls(name, {t: f[f["task"] == name] for t, f in tables.items()})
 
     @property
-    def status(self) -> str:
-        runs = self.tables["manifest"]
-        ok = runs[runs["status"] == "ok"]
-        if ok.empty:
-            return "no finished runs yet (the figures below are empty)"
-        return "; ".join(f"{algo.upper()}: {len(g)} run(s), profile {', '.join(sorted(set(g['profile'])))}"
-                         for algo, g in ok.groupby("algo"))
+    def coverage(self) -> str:
+        """What the page's figures rest on (``provenance.evidence_line``)."""
+        return provenance.evidence_line(self.tables["gradient_subspace_fraction"], self.tables["solver_stats"])
 
     def rows(self, table: str, algo: str) -> pd.DataFrame:
         frame = self.tables[table]
         return frame[frame["algo"] == algo]
 
     def hyperparameters(self) -> pd.DataFrame:
-        rows = {algo: dataclasses.asdict(tasks.algo_config(self.task, algo)) for algo in tasks.ALGOS}
-        return pd.DataFrame({algo: pd.Series(v, dtype=object) for algo, v in rows.items()}).fillna("")
+        """One row per hyperparameter, one column per algorithm (empty where it has none)."""
+        rows = {}
+        for algo in tasks.ALGOS:
+            config = dataclasses.asdict(tasks.algo_config(self.task, algo))
+            config.pop("source", None)
+            rows[algo] = pd.Series(config, dtype=object)
+        return pd.DataFrame(rows).fillna("").rename_axis("parameter").reset_index()
 
 
 def write_task_pages(folder: Path) -> list[Path]:
