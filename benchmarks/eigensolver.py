@@ -39,8 +39,10 @@ The operator race (in the curvlinops worker, after its measurement): our ``Hessi
 curvlinops' and hessian-eigenthings' operators multiply the same random vectors, interleaved, in
 float32 and in float64 (``RACE_VECTORS`` single vectors each, median time kept; ours and curvlinops'
 also one block of ``RACE_BLOCK`` vectors in one call). ``matvec_ratio_<dtype>`` /
-``block_ratio_<dtype>``: the peer's seconds per product over ours; the race's raw times and the
-products' largest relative difference are in the sidecar (``race_float32``, ``race_float64``).
+``block_ratio_<dtype>``: the peer's seconds per product over ours, for single vectors and for a block
+(hessian-eigenthings has no block product: its block costs one call per vector, so its block ratio is
+its single-vector time over our per-product time in a block); the race's raw times and the products'
+largest relative difference are in the sidecar (``race_float32``, ``race_float64``).
 
 Each (network, N, method) runs in a fresh interpreter (``--worker``) that loads the checkpoint,
 collects the data, then times the solve and reports its own peak memory; the warm start's vectors
@@ -425,9 +427,9 @@ def race_ratios(reports: dict[str, dict]) -> dict[str, dict]:
         for peer in PEERS:
             row = out.setdefault(peer, {})
             row[f"matvec_ratio_{dtype}"] = race[peer]["matvec_seconds"] / ours["matvec_seconds"]
-            if "block_seconds_per_product" in race[peer]:
-                row[f"block_ratio_{dtype}"] = (race[peer]["block_seconds_per_product"]
-                                               / ours["block_seconds_per_product"])
+            # A peer without a block product multiplies a block one vector per call (and data pass).
+            seconds = race[peer].get("block_seconds_per_product", race[peer]["matvec_seconds"])
+            row[f"block_ratio_{dtype}"] = seconds / ours["block_seconds_per_product"]
     return out
 
 
@@ -438,7 +440,7 @@ def benchmark(networks, ns, k, *, task=None, quick=False, artifacts=ROOT / "arti
 
     from gradsub import results
 
-    machine, commit = results._machine(), results.git_commit()
+    machine, commit = results.machine_description(), results.git_commit()
     methods = available_methods()
     if methods != METHODS:
         log("the peers (curvlinops, hessian-eigenthings) are left out: install the extra "

@@ -89,9 +89,8 @@ def test_peers_race_against_our_operator(quick):
     if set(bench.PEERS) - set(bench.available_methods()):
         pytest.skip("the peers need the bench extra (pip install -e '.[bench]')")
     peers = frame[frame["method"].isin(bench.PEERS)]
-    for column in ("matvec_ratio_float32", "matvec_ratio_float64"):
+    for column in ("matvec_ratio_float32", "matvec_ratio_float64", "block_ratio_float32", "block_ratio_float64"):
         assert (peers[column] > 0).all(), peers[["method", column]]
-    assert (frame.loc[frame["method"] == "curvlinops", "block_ratio_float64"] > 0).all()
     eigenthings = frame[frame["method"] == "hessian-eigenthings"]
     assert (eigenthings["lanczos_steps"] >= eigenthings["k"]).all()
     # The race's operators compute the same Hessian: products agree to float64 rounding (1e-10 is
@@ -143,3 +142,60 @@ def test_bad_sizes_are_refused_before_anything_runs(argv, capsys):
     assert info.value.code == 2
     err = capsys.readouterr().err
     assert "positive integer" in err and argv[0] in err
+
+
+# --- the performance page's view of the peers (gradsub.report.performance) -----------------------------
+
+
+def test_the_report_names_the_benchmarks_methods():
+    from gradsub.report import performance
+
+    bench = _script_module()
+    assert performance.OUR_METHODS == bench.OURS and performance.PEER_METHODS == bench.PEERS
+
+
+def _peer_rows(n, curvlinops_ratio, peak):
+    """One configuration's rows: ours cold takes 10 s and 500 MiB, the paper 20 s."""
+    base = {"task": "T", "algo": "ppo", "network": "actor", "n_samples": n, "k": 5, "status": "ok",
+            "max_residual_float64": 1e-5, "overlap_at_gap": 1.0, "n_products": 100, "n_data_passes": 10}
+    rows = [{**base, "method": "paper", "seconds": 20.0, "seconds_ratio": 1.0, "peak_mib": 900.0},
+            {**base, "method": "block cold", "seconds": 10.0, "seconds_ratio": 0.5, "peak_mib": 500.0},
+            {**base, "method": "block warm", "seconds": 5.0, "seconds_ratio": 0.25, "peak_mib": 500.0},
+            {**base, "method": "curvlinops", "seconds": 30.0, "seconds_ratio": 1.5, "peak_mib": 500.0 * peak,
+             "n_data_passes": 100, **{c: curvlinops_ratio for c in ("matvec_ratio_float32", "block_ratio_float32",
+                                                                     "matvec_ratio_float64", "block_ratio_float64")}}]
+    return rows
+
+
+def _write(folder, rows):
+    (folder / "benchmarks").mkdir(parents=True, exist_ok=True)
+    pd.DataFrame(rows).to_csv(folder / "benchmarks" / "eigensolver.csv", index=False)
+    return folder
+
+
+def test_benchmark_peers_compares_each_peer_with_ours_and_the_paper(tmp_path):
+    from gradsub.report import performance
+
+    assert performance.benchmark_peers(tmp_path).empty  # nothing committed
+    folder = _write(tmp_path, _peer_rows(10_000, 1.5, 2.0))
+    row = performance.benchmark_peers(folder).iloc[0]
+    assert row["peer"] == "curvlinops" and row["N"] == 10_000
+    assert (row["time / paper"], row["time / ours cold"], row["time / ours warm"]) == (1.5, 3.0, 6.0)
+    assert (row["peak / ours cold"], row["passes / ours cold"], row["products / ours cold"]) == (2.0, 10.0, 1.0)
+    assert row["per product / ours, float64 block"] == 1.5
+    # The hessian-eigenthings rows are missing: this configuration is listed, one without rows is not.
+    assert performance.peers_missing(folder) == ["ppo actor at 10^4"]
+
+
+@pytest.mark.parametrize("ratio, peak, replace", [(1.05, 1.0, True), (1.2, 1.0, False), (1.05, 1.5, False)])
+def test_operator_verdict_applies_the_issues_ten_percent_rule(tmp_path, ratio, peak, replace):
+    from gradsub.report import performance
+
+    folder = _write(tmp_path, _peer_rows(10_000, 1.0, 1.0) + _peer_rows(100_000, ratio, peak))
+    verdict = performance.operator_verdict(folder)
+    # Every configuration must pass: the worst one (N = 10^5 here, or 10^4 when it is the slower) decides.
+    assert verdict["replace"] is replace and verdict["measured"] == 2
+    assert verdict["slowest"] == max(ratio, 1.0) and verdict["peak_high"] == max(peak, 1.0)
+    sentence = performance.peers_summary(folder)["verdict"]
+    assert ("should use it" in sentence) is replace and ("keeps its own product" in sentence) is not replace
+    assert performance.operator_verdict(tmp_path / "nothing")["replace"] is False

@@ -10,7 +10,17 @@ import pandas as pd
 from gradsub.report.data import data_dir
 
 __all__ = ["BENCHMARK_COLUMNS", "BENCHMARK_TARGETS", "BENCHMARK_TARGET_N", "MEMORY_PROJECTED", "MEMORY_TARGET_N",
-           "benchmark_memory", "benchmark_missing", "benchmark_results", "benchmark_table", "sample_decade"]
+           "OPERATOR_TOLERANCE", "OUR_METHODS", "PEER_METHODS", "benchmark_memory", "benchmark_missing",
+           "benchmark_peers", "benchmark_results", "benchmark_table", "operator_verdict", "peers_missing",
+           "peers_summary", "sample_decade"]
+
+# The benchmark's method names (its rows; benchmarks/eigensolver.py, a test keeps them equal): ours, and
+# the peer libraries measured beside the paper's method (issue 18).
+OUR_METHODS = ("block cold", "block warm")
+PEER_METHODS = ("curvlinops", "hessian-eigenthings")
+# The issue's rule: a peer's Hessian-vector product replaces ours if it is at most this much slower
+# (relative) at no more memory.
+OPERATOR_TOLERANCE = 0.10
 
 # The benchmark's columns the book shows (the CSV has more: raw times, memory, the sidecar's details).
 BENCHMARK_COLUMNS = {
@@ -97,3 +107,134 @@ def benchmark_memory(folder: Path | None = None) -> pd.DataFrame:
             row[MEMORY_PROJECTED] = peak[hi] + (peak[hi] - peak[lo]) / (hi - lo) * (MEMORY_TARGET_N - hi)
         rows.append(row)
     return pd.DataFrame(rows).reindex(columns=columns)
+
+
+# --- the peers beside ours (issue 18) -------------------------------------------------------------------
+
+# The operator race's columns (peer's seconds per product over ours'): single vectors, and blocks (a
+# peer without a block product pays one call per vector there).
+PEER_RACE = {"matvec_ratio_float32": "per product / ours, float32 vector",
+             "block_ratio_float32": "per product / ours, float32 block",
+             "matvec_ratio_float64": "per product / ours, float64 vector",
+             "block_ratio_float64": "per product / ours, float64 block"}
+
+
+def benchmark_peers(folder: Path | None = None) -> pd.DataFrame:
+    """Each peer against ours and the paper's method, one row per (configuration, peer).
+
+    "time / paper", "time / ours cold", "time / ours warm": the peer's solve time over each (above 1:
+    the peer is slower); "products / ours cold", "passes / ours cold", "peak / ours cold": likewise
+    for products, data passes and the worker's peak memory. The "per product / ours" columns come
+    from the benchmark's operator race: the peer's Hessian-vector product against our
+    ``HessianOperator`` on the same vectors and chunks, side by side in one process (single vectors
+    and blocks, in float32 and float64; NaN where a row predates a column). Accuracy: the
+    float64 residual and the overlap at the gap, as in the main table. Empty when no peer was run."""
+    raw = benchmark_results(folder)
+    if raw is None or not raw["method"].isin(PEER_METHODS).any():
+        return pd.DataFrame()
+    keys = ["task", "algo", "network", "n_samples", "k"]
+    rows = []
+    for key, group in raw.groupby(keys, sort=False):
+        by = group.set_index("method")
+        for peer in PEER_METHODS:
+            if peer not in by.index or by.loc[peer, "status"] != "ok":
+                continue
+            r = by.loc[peer]
+            row = dict(zip(["task", "algo", "network", "N", "k"], key), peer=peer,
+                       **{"time / paper": r["seconds_ratio"]})
+            for ours, label in (("block cold", "ours cold"), ("block warm", "ours warm")):
+                row[f"time / {label}"] = r["seconds"] / by.loc[ours, "seconds"] if ours in by.index else np.nan
+            cold = by.loc["block cold"] if "block cold" in by.index else None
+            for column, label in (("n_products", "products"), ("n_data_passes", "passes"), ("peak_mib", "peak")):
+                row[f"{label} / ours cold"] = r[column] / cold[column] if cold is not None else np.nan
+            row["max residual"] = r["max_residual_float64"]
+            row["overlap at gap"] = r["overlap_at_gap"]
+            row.update({label: r.get(column, np.nan) for column, label in PEER_RACE.items()})
+            rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def peers_missing(folder: Path | None = None) -> list[str]:
+    """Measured target configurations without a row of every peer, as "<algo> <network> at 10^<d>"."""
+    raw = benchmark_results(folder)
+    if raw is None:
+        return []
+    out = []
+    for algo, network in BENCHMARK_TARGETS:
+        for n in BENCHMARK_TARGET_N:
+            rows = raw[(raw["algo"] == algo) & (raw["network"] == network)
+                       & (raw["n_samples"].map(sample_decade) == sample_decade(n))]
+            if len(rows) and not set(PEER_METHODS) <= set(rows.loc[rows["status"] == "ok", "method"]):
+                out.append(f"{algo} {network} at 10^{sample_decade(n)}")
+    return out
+
+
+def operator_verdict(folder: Path | None = None, peer: str = "curvlinops") -> dict:
+    """Whether ``peer``'s Hessian-vector product may replace ours, by the issue's rule: at most
+    ``OPERATOR_TOLERANCE`` slower per product in EVERY measured configuration and race column, with a
+    worker peak memory at most that much above our cold solve's.
+
+    Returns {"measured": configurations with a race, "slowest"/"fastest": the largest and smallest
+    per-product ratio (peer over ours), "peak_low"/"peak_high": the range of its peak memory over
+    ours (cold), "replace": the verdict (False when nothing was measured)}.
+    """
+    table = benchmark_peers(folder)
+    rows = table[table["peer"] == peer] if len(table) else table
+    ratios = rows[list(PEER_RACE.values())].to_numpy(dtype=float).ravel() if len(rows) else np.array([])
+    ratios = ratios[np.isfinite(ratios)]
+    peaks = rows["peak / ours cold"].to_numpy(dtype=float) if len(rows) else np.array([])
+    peaks = peaks[np.isfinite(peaks)]
+    if ratios.size == 0:
+        return {"measured": 0, "slowest": np.nan, "fastest": np.nan, "peak_low": np.nan, "peak_high": np.nan,
+                "replace": False}
+    limit = 1 + OPERATOR_TOLERANCE
+    return {"measured": int(len(rows)), "slowest": float(ratios.max()), "fastest": float(ratios.min()),
+            "peak_low": float(peaks.min()) if peaks.size else np.nan,
+            "peak_high": float(peaks.max()) if peaks.size else np.nan,
+            "replace": bool(ratios.max() <= limit and (peaks.size == 0 or peaks.max() <= limit))}
+
+
+def _span(values) -> str:
+    """"1.23x" or "1.23x to 4.56x" over the finite values; "n/a" when there are none."""
+    values = np.asarray(values, dtype=float)
+    values = values[np.isfinite(values)]
+    if values.size == 0:
+        return "n/a"
+    lo, hi = values.min(), values.max()
+    return f"{lo:.2f}x" if f"{lo:.2f}" == f"{hi:.2f}" else f"{lo:.2f}x to {hi:.2f}x"
+
+
+def peers_summary(folder: Path | None = None) -> dict[str, str]:
+    """Sentences for the performance page, from ``benchmark_peers`` and ``operator_verdict``.
+
+    One per peer (keyed by its name): its solve time against ours and the paper's, its peak memory
+    against ours and its cost per product against ours, each as the range over the measured
+    configurations; and "verdict": the issue's decision on curvlinops' product."""
+    table = benchmark_peers(folder)
+    out = {}
+    for peer in PEER_METHODS:
+        rows = table[table["peer"] == peer] if len(table) else table
+        if not len(rows):
+            out[peer] = f"{peer}: not measured yet"
+            continue
+        vectors = rows[[PEER_RACE["matvec_ratio_float32"], PEER_RACE["matvec_ratio_float64"]]]
+        blocks = rows[[PEER_RACE["block_ratio_float32"], PEER_RACE["block_ratio_float64"]]]
+        out[peer] = (f"{peer} took {_span(rows['time / ours cold'])} the time of our cold solve, "
+                     f"{_span(rows['time / ours warm'])} that of our warm one and {_span(rows['time / paper'])} "
+                     f"that of the paper's method, with {_span(rows['peak / ours cold'])} our cold solve's peak "
+                     f"memory; per Hessian-vector product it took {_span(vectors.to_numpy().ravel())} our time "
+                     f"for single vectors and {_span(blocks.to_numpy().ravel())} in blocks")
+    verdict = operator_verdict(folder, "curvlinops")
+    if not verdict["measured"]:
+        out["verdict"] = "curvlinops' product has not been raced against ours yet"
+    elif verdict["replace"]:
+        out["verdict"] = (f"curvlinops' product took {_span([verdict['fastest'], verdict['slowest']])} our "
+                          f"time per product at {_span([verdict['peak_low'], verdict['peak_high']])} our peak "
+                          f"memory, within the issue's {OPERATOR_TOLERANCE:.0%}: gradsub.hessian should use it")
+    else:
+        out["verdict"] = (f"curvlinops' product took {_span([verdict['fastest'], verdict['slowest']])} our "
+                          f"time per product, with {_span([verdict['peak_low'], verdict['peak_high']])} our "
+                          f"cold solve's peak memory, in {verdict['measured']} measured "
+                          f"configuration{'s' if verdict['measured'] > 1 else ''}: more than the issue's "
+                          f"{OPERATOR_TOLERANCE:.0%} slower, so gradsub.hessian keeps its own product")
+    return out
