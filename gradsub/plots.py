@@ -108,7 +108,7 @@ def subspace_fraction_by_task(fractions: pd.DataFrame, k_levels=(1, 10, 100)) ->
     curves = [c for c in _CURVE_NAMES.values() if c in set(data["curve"])]
     ks = sorted(data["k"].unique())
     colours = dict(zip(ks, sns.color_palette("viridis", len(ks))))
-    fig, axes = plt.subplots(len(task_names), len(curves), figsize=(3.3 * len(curves), 2.6 * len(task_names) + 0.7),
+    fig, axes = plt.subplots(len(task_names), len(curves), figsize=(2.7 * len(curves), 2.3 * len(task_names) + 0.7),
                              squeeze=False, sharey=True)
     for (i, task), (j, curve) in itertools.product(enumerate(task_names), enumerate(curves)):
         ax = axes[i][j]
@@ -163,8 +163,12 @@ def spectrum_histogram(spectrum: pd.DataFrame) -> plt.Figure:
     panels = spectrum[["task", "algo", "network"]].drop_duplicates().sort_values(["task", "network"])
     if panels.empty:
         return _no_data("no full Hessian spectrum yet")
-    fig, axes = plt.subplots(1, len(panels), figsize=(4.2 * len(panels), 3.2), squeeze=False)
-    for ax, (_, row) in zip(axes[0], panels.iterrows()):
+    ncols = min(2, len(panels))  # two per row: legible at a page's width
+    nrows = -(-len(panels) // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(4.6 * ncols, 3.3 * nrows), squeeze=False)
+    for ax in axes.flat[len(panels):]:
+        ax.set_visible(False)
+    for ax, (_, row) in zip(axes.flat, panels.iterrows()):
         values = spectrum[(spectrum["task"] == row.task) & (spectrum["algo"] == row.algo)
                           & (spectrum["network"] == row.network)]["eigenvalue"].to_numpy()
         top = max(float(np.abs(values).max()), 1e-12)
@@ -300,17 +304,35 @@ def _step_axis(ax) -> None:
 
 
 def subspace_fraction_vs_k(fractions: pd.DataFrame) -> plt.Figure:
-    """S_frac against k (log axis) at the last checkpoint of each run, with the k/n level."""
+    """S_frac (precise gradient, precise Hessian) against k (log axis) at the last checkpoint of each run:
+    a panel per task, a curve per algorithm and network (band: one standard deviation over seeds, none
+    for one seed), and dashed in the curve's colour its random level k/n."""
     last = fractions.groupby(["task", "algo", "seed"])["step"].transform("max") == fractions["step"]
     data = _with_variant(fractions[last])
-    data = data.assign(curve=[_CURVE_NAMES[(a, n)] for a, n in zip(data["algo"], data["network"])])
     data = data[data["variant"] == VARIANT_LABELS[("precise", "precise")]]
     if data.empty:
         return _no_data("no gradient subspace fractions yet")
-    grid = sns.relplot(data=data, x="k", y="value", hue="curve", col="task", kind="line", marker="o",
-                       errorbar="sd", height=3, aspect=1.1, col_wrap=min(3, data["task"].nunique() or 1))
-    grid.set(xscale="log", ylim=(0, 1.02), ylabel="S_frac (precise)")
-    return grid.figure
+    data = data.assign(curve=[_CURVE_NAMES[(a, n)] for a, n in zip(data["algo"], data["network"])])
+    task_names = sorted(data["task"].unique())
+    curves = [c for c in _CURVE_NAMES.values() if c in set(data["curve"])]
+    colours = dict(zip(_CURVE_NAMES.values(), sns.color_palette(n_colors=len(_CURVE_NAMES))))
+    ncols = min(2, len(task_names))
+    nrows = -(-len(task_names) // ncols)
+    fig, axes = plt.subplots(nrows, ncols, figsize=(4.6 * ncols, 3.2 * nrows + 0.6), squeeze=False, sharey=True)
+    for ax, task in zip(axes.flat, task_names):
+        sub = data[data["task"] == task]
+        sns.lineplot(data=sub, x="k", y="value", hue="curve", hue_order=[c for c in curves if c in set(sub["curve"])],
+                     palette=colours, errorbar="sd", marker="o", ax=ax, legend=False)
+        for curve, part in sub.groupby("curve"):
+            level = part.groupby("k")["random_baseline"].mean()
+            ax.plot(level.index, level.values, ls="--", lw=1, color=colours[curve])
+        ax.set(xscale="log", ylim=(0, 1.02), title=task, xlabel="k", ylabel="S_frac (precise)")
+    for ax in axes.flat[len(task_names):]:
+        ax.set_visible(False)
+    handles = [plt.Line2D([], [], color=colours[c], marker="o") for c in curves]
+    fig.legend(handles, curves, loc="lower center", ncol=len(curves), fontsize=9, frameon=False)
+    fig.tight_layout(rect=(0, 0.45 / fig.get_figheight(), 1, 1))
+    return fig
 
 
 def overlap_by_k(overlaps: pd.DataFrame, t1: int) -> plt.Figure:
@@ -325,7 +347,7 @@ def overlap_by_k(overlaps: pd.DataFrame, t1: int) -> plt.Figure:
     curves = [c for c in _CURVE_NAMES.values() if c in set(part["curve"])]
     ks = sorted(part["k"].unique())
     colours = dict(zip(ks, sns.color_palette("viridis", len(ks))))
-    fig, axes = plt.subplots(len(task_names), len(curves), figsize=(3.3 * len(curves), 2.6 * len(task_names) + 0.7),
+    fig, axes = plt.subplots(len(task_names), len(curves), figsize=(2.7 * len(curves), 2.3 * len(task_names) + 0.7),
                              squeeze=False, sharey=True)
     for (i, task), (j, curve) in itertools.product(enumerate(task_names), enumerate(curves)):
         ax = axes[i][j]

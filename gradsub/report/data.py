@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from gradsub import results
@@ -45,10 +46,19 @@ def glue_figure(name: str, figure) -> None:
 
 def table(frame: pd.DataFrame, *, precision: int | None = None, formats: dict | None = None, wrap: bool = False):
     """``frame`` for a page: every row and column (pandas would elide some of a large frame), no index,
-    an empty cell for a missing value. precision: decimals of every float column; formats: per-column
-    format strings or functions (they win over ``precision``); wrap: let long text wrap (else a cell
-    stays on one line and a wide table scrolls)."""
-    style = frame.style.hide(axis="index").format(precision=precision, na_rep="")
+    an empty cell for a missing value, integers with thousands separators, floats to six significant
+    digits (or ``precision`` decimals). formats: per-column format strings or functions (they win);
+    wrap: let long text wrap (else a cell stays on one line and a wide table scrolls)."""
+    def cell(value):
+        if value is None or (isinstance(value, float) and np.isnan(value)):
+            return ""
+        if isinstance(value, (float, np.floating)):
+            return f"{value:.6g}" if precision is None else f"{value:.{precision}f}"
+        if isinstance(value, (int, np.integer)) and not isinstance(value, (bool, np.bool_)):
+            return f"{value:,}"
+        return value
+
+    style = frame.style.hide(axis="index").format(cell)
     if formats:
         style = style.format(formats, na_rep="")
     if wrap:
