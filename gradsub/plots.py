@@ -30,6 +30,9 @@ __all__ = [
     "overlap_by_k",
     "top_eigenvalues",
     "steps_label",
+    "fraction_against_n",
+    "overlap_against_n",
+    "cost_against_n",
     "VARIANT_LABELS",
 ]
 
@@ -185,10 +188,11 @@ def spectrum_histogram(spectrum: pd.DataFrame) -> plt.Figure:
 
 
 def _symlog_ticks(linthresh: float, top: float, per_side: int = 3) -> list[float]:
-    """0 and at most ``per_side`` powers of ten on each side, from about linthresh to about top."""
-    low, high = int(np.floor(np.log10(linthresh))), int(np.ceil(np.log10(top)))
+    """0 and at most ``per_side`` powers of ten on each side, from ten times linthresh (closer to 0 the
+    labels would collide with 0's) to about top."""
+    low, high = int(np.floor(np.log10(linthresh))) + 1, int(np.ceil(np.log10(top)))
     step = max(1, int(np.ceil((high - low) / per_side)))
-    powers = [10.0 ** d for d in range(high, low - 1, -step)][:per_side]
+    powers = [10.0 ** d for d in range(high, min(low, high) - 1, -step)][:per_side]
     return [-p for p in powers] + [0.0] + powers[::-1]
 
 
@@ -415,3 +419,82 @@ def _symlog_decades(ax, values: np.ndarray, most: int = 6) -> None:
     ax.set_yticks(sorted(ticks))
     if values.min() >= 0:
         ax.set_ylim(bottom=0)
+
+
+# --- the scale page -------------------------------------------------------------------------------
+
+
+def _scale_rows(table: pd.DataFrame, tol: float = 1e-4) -> pd.DataFrame:
+    """The grid's rows at ``tol``, each with its network's class label and checkpoint."""
+    from gradsub.report.scale import network_class
+
+    rows = table[table["tol"] == tol]
+    labels = [network_class(t, a, n) for t, a, n in zip(rows["task"], rows["algo"], rows["network"])]
+    return rows.assign(panel=[f"{label}\n{task}" for label, task in zip(labels, rows["task"])],
+                       checkpoint=[steps_label(s) for s in rows["step"]])
+
+
+def _log_n_axis(grid) -> None:
+    for ax in grid.axes.flat:
+        ax.set_xscale("log")
+        ax.tick_params(axis="x", labelrotation=0)
+
+
+def fraction_against_n(table: pd.DataFrame) -> plt.Figure:
+    """S_frac against N (log axis), same-sample and cross-fitted, a panel per network and k level
+    (rows), with the random level k/n dashed; line style: the checkpoint."""
+    rows = _scale_rows(table)
+    if rows.empty:
+        return _no_data("no scale grid yet")
+    rows = rows.assign(gradient=rows["gradient_sample"].map({"same": "same sample", "independent": "cross-fitted"}))
+    grid = sns.relplot(data=rows, x="n_samples", y="s_frac", hue="gradient", style="checkpoint", col="panel",
+                       row="k", kind="line", marker="o", height=2.6, aspect=1.15,
+                       hue_order=["same sample", "cross-fitted"], facet_kws={"sharex": False, "margin_titles": True})
+    _log_n_axis(grid)
+    grid.set(ylim=(-0.02, 1.02), xlabel="N (rows)", ylabel="S_frac")
+    grid.set_titles(col_template="{col_name}", row_template="k = {row_name}")
+    for (k, panel), ax in grid.axes_dict.items():
+        baseline = rows[(rows["k"] == k) & (rows["panel"] == panel)]["random_baseline"]
+        if not baseline.empty:
+            ax.axhline(baseline.iloc[0], color="0.4", ls="--", lw=1)
+    grid.figure.suptitle("dashed grey: random k/n", fontsize=10)
+    grid.tight_layout()
+    return grid.figure
+
+
+def overlap_against_n(table: pd.DataFrame, floor: float) -> plt.Figure:
+    """The top-k subspace's overlap with the largest-N one against N, a panel per network, a curve per
+    k level; the dotted line marks ``floor``."""
+    rows = _scale_rows(table)
+    rows = rows[(rows["gradient_sample"] == "same") & (rows["k"] > 1)]
+    if rows.empty:
+        return _no_data("no scale grid yet")
+    grid = sns.relplot(data=rows, x="n_samples", y="overlap_with_largest", hue="k", style="checkpoint",
+                       col="panel", kind="line", marker="o", height=2.8, aspect=1.1, palette="viridis",
+                       col_wrap=min(3, rows["panel"].nunique()), facet_kws={"sharex": False})
+    _log_n_axis(grid)
+    grid.set(ylim=(-0.02, 1.02), xlabel="N (rows)", ylabel="overlap with largest N")
+    grid.set_titles("{col_name}")
+    for ax in grid.axes.flat:
+        ax.axhline(floor, color="0.4", ls=":", lw=1)
+    grid.tight_layout()
+    return grid.figure
+
+
+def cost_against_n(cost: pd.DataFrame) -> plt.Figure:
+    """Products, seconds and peak memory of one solve against N (log-log), a curve per network."""
+    if cost.empty:
+        return _no_data("no scale grid yet")
+    long = cost.melt(id_vars=["network class", "task", "N"], value_vars=["products", "seconds", "peak MiB"],
+                     var_name="cost", value_name="value")
+    long = long.assign(network=[f"{c} ({t})" for c, t in zip(long["network class"], long["task"])])
+    grid = sns.relplot(data=long, x="N", y="value", hue="network", col="cost", kind="line", marker="o",
+                       height=3.0, aspect=1.0, facet_kws={"sharey": False})
+    for ax in grid.axes.flat:
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+    grid.set_titles("{col_name}")
+    grid.set(xlabel="N (rows)", ylabel="")
+    sns.move_legend(grid, "lower center", bbox_to_anchor=(0.45, -0.02), ncol=2, title=None, frameon=False)
+    grid.tight_layout(rect=(0, 0.14, 1, 1))
+    return grid.figure

@@ -386,3 +386,13 @@ def test_figure_2_draws_error_bars_with_two_seeds_and_none_with_one():
         error_bars = [line for line in figure.axes[0].lines if np.isfinite(line.get_ydata()).all()]  # NaN: none
         assert bool(error_bars) == drawn, f"{len(seeds)} seed(s)"
         plt.close(figure)
+
+
+def test_manifest_rows_of_other_profiles_than_the_registrys_are_not_jobs():
+    # a scale-validation grid records its own manifest row, whose parameters are not a job's
+    manifest = pd.DataFrame([{"task": "Pendulum", "algo": "ppo", "seed": "0", "profile": "scale",
+                              "params": json.dumps({"grid": [1, 2]}), "params_hash": "x", "status": "ok"}])
+    assert provenance.at_current_settings(manifest).tolist() == [False]
+    row = provenance.coverage(manifest).set_index(["task", "algo"]).loc[("Pendulum", "ppo")]
+    assert (row["runs"], row["at current settings"]) == (1, 0)
+    assert provenance.job_plans(manifest)["planned_minutes"].isna().all()
