@@ -273,7 +273,8 @@ def overlap_panels(overlaps: pd.DataFrame, t1: int, k: int) -> plt.Figure:
     for ax, task in zip(flat, task_names):
         sub = part[part["task"] == task]
         if len(sub):
-            sns.lineplot(data=sub, x="t2", y="value", hue="curve", hue_order=[c for c in drawn if c in set(sub["curve"])],
+            sns.lineplot(data=sub, x="t2", y="value", hue="curve",
+                         hue_order=[c for c in drawn if c in set(sub["curve"])],
                          palette=colours, errorbar="sd", marker="o", ax=ax, legend=False)
         for algo, style in (("ppo", "--"), ("sac", ":")):
             level = sub[sub["algo"] == algo]["random_baseline"]

@@ -363,7 +363,8 @@ def test_evidence_line_states_runs_seeds_steps_and_n_against_the_papers():
     paper = tasks.get_profile("Hopper", "ppo", "paper")
     assert one.startswith("This page rests on 1 runs (PPO 1) on 1 of 12 tasks (Hopper)")
     assert f"1 seed per task and algorithm (the paper: {paper.n_seeds})" in one
-    assert f"checkpoints up to 100k steps (the paper trains these to {tasks.algo_config('Hopper', 'ppo').paper_steps / 1e6:g}M)" in one
+    paper_steps = tasks.algo_config("Hopper", "ppo").paper_steps
+    assert f"checkpoints up to 100k steps (the paper trains these to {paper_steps / 1e6:g}M)" in one
     assert f"N = 10,000 (the paper: {paper.n_precise:,})" in one
     assert "no error bars or bands are drawn" in one
     two = provenance.evidence_line(_used([0, 1]), stats)

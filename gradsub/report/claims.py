@@ -27,8 +27,8 @@ from gradsub.report import provenance
 from gradsub.report.data import RUN, last_checkpoint
 from gradsub.report.figures import checkpoint_phases, runs_without_t1
 
-__all__ = ["CLAIMS", "Claim", "THRESHOLDS", "VERDICTS", "claim_comparisons", "claims_check", "claims_markdown", "estimator_label",
-           "precise_gradient_estimates", "styled_claims", "task_verdicts"]
+__all__ = ["CLAIMS", "Claim", "THRESHOLDS", "VERDICTS", "claim_comparisons", "claims_check", "claims_markdown",
+           "estimator_label", "precise_gradient_estimates", "styled_claims", "task_verdicts"]
 
 VERDICTS = ("consistent", "inconsistent", "mixed", "untested at our scale")
 
@@ -38,18 +38,15 @@ K = 100
 T1 = 100_000
 PAPER_OVERLAP = 0.4
 
-# The thresholds, stated once. The paper states its claims qualitatively (except the overlap's
-# plotted value), so each reading below is ours, with its reason.
-FAR_ABOVE = 10  # "far above k/n": an order of magnitude above what a random subspace captures.
-MOSTLY = 0.5  # "the gradient lies mostly in the subspace": more than half of its squared norm.
-LARGE = 10  # a "large" eigenvalue: |eigenvalue| within a factor 10 of the largest.
-HANDFUL = 0.01  # "a handful": at most 1 % of all eigenvalues are large.
-BULK = 100  # "the bulk near zero": the largest eigenvalue at least 100 times the median |eigenvalue|.
-PAPER_FACTOR = 2  # agreement with a number of the paper: within a factor 2 (it is read off a plot,
-#                   and our runs are shorter and our samples smaller).
-PRECISE_OVER_MINIBATCH = 8  # an estimator comparison counts only where the precise sample has at least
-#                             8 times the rows of the mini-batch side: else "precise" is hardly the
-#                             better estimate of the same quantity.
+# The thresholds, stated once: the paper states its claims qualitatively (except the overlap's plotted
+# value), so each is our reading of its words; THRESHOLDS gives each one's reason, for the book.
+FAR_ABOVE = 10  # "far above k/n": at least this many times k/n
+MOSTLY = 0.5  # "lies mostly in": S_frac above this
+LARGE = 10  # a "large" eigenvalue: |eigenvalue| within this factor of the largest
+HANDFUL = 0.01  # "a handful": at most this share of all eigenvalues large
+BULK = 100  # "the bulk near zero": the largest eigenvalue at least this many times the median |eigenvalue|
+PAPER_FACTOR = 2  # agreement with a number of the paper: within this factor
+PRECISE_OVER_MINIBATCH = 8  # estimators compared only where the precise sample has this many times the rows
 
 THRESHOLDS = pd.DataFrame([
     ("far above k/n", f"at least {FAR_ABOVE} x k/n", "an order of magnitude above a random subspace"),
@@ -127,21 +124,21 @@ def _c1(t, gradient):
         top, median_abs = values[0], float(np.median(np.abs(values)))
         large = values[np.abs(values) >= top / LARGE]
         ratio = top / median_abs if median_abs > 0 else np.inf
-        negative = -values[-1] / top if top > 0 else np.inf
+        negative = max(-values[-1], 0.0) / top if top > 0 else np.inf  # 0: no negative eigenvalue
         negatives.append(negative)
         what = f"{algo.upper()} {network}, step {grp['step'].iloc[0]:,}"
         rows += [
             _row(task, algo, seed, f"{what}: bulk near zero", f"largest / median |eigenvalue| = {ratio:.3g}",
                  ratio >= BULK),
             _row(task, algo, seed, f"{what}: a handful of large eigenvalues",
-                 f"{len(large)} of {len(values)} within a factor {LARGE} of the largest", len(large) <= HANDFUL * len(values)),
+                 f"{len(large)} of {len(values)} within a factor {LARGE} of the largest",
+                 len(large) <= HANDFUL * len(values)),
             _row(task, algo, seed, f"{what}: the large ones positive",
                  f"most negative = {negative:.2f} x the largest in magnitude", bool((large > 0).all())),
         ]
     comparisons = _frame(rows)
     if comparisons.empty:
         return Outcome(comparisons, _empty_used(), "no full Hessian spectrum in the data")
-    negatives = [max(v, 0.0) for v in negatives]  # 0: no negative eigenvalue
     ours = (f"{_summary(comparisons)}; the most negative eigenvalue is {min(negatives):.2f}-{max(negatives):.2f} "
             "times the largest in magnitude")
     return Outcome(comparisons, _used(spectrum), ours)
