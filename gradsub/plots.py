@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 
 import matplotlib.pyplot as plt
-from matplotlib.ticker import FuncFormatter, MaxNLocator
+from matplotlib.ticker import FuncFormatter, MaxNLocator, NullFormatter
 import numpy as np
 import pandas as pd
 import seaborn as sns
@@ -187,9 +187,9 @@ def spectrum_histogram(spectrum: pd.DataFrame) -> plt.Figure:
     return fig
 
 
-def _symlog_ticks(linthresh: float, top: float, per_side: int = 3) -> list[float]:
+def _symlog_ticks(linthresh: float, top: float, per_side: int = 2) -> list[float]:
     """0 and at most ``per_side`` powers of ten on each side, from ten times linthresh (closer to 0 the
-    labels would collide with 0's) to about top."""
+    labels would collide with 0's) to about top; more would collide where the axis is short."""
     low, high = int(np.floor(np.log10(linthresh))) + 1, int(np.ceil(np.log10(top)))
     step = max(1, int(np.ceil((high - low) / per_side)))
     powers = [10.0 ** d for d in range(high, min(low, high) - 1, -step)][:per_side]
@@ -435,10 +435,14 @@ def _scale_rows(table: pd.DataFrame, tol: float = 1e-4) -> pd.DataFrame:
                        checkpoint=[steps_label(s) for s in rows["step"]])
 
 
-def _log_n_axis(grid) -> None:
+def _log_axes(grid, *, y: bool = False) -> None:
+    """Log axes labelled at powers of ten only (labelled minor ticks would collide)."""
     for ax in grid.axes.flat:
-        ax.set_xscale("log")
-        ax.tick_params(axis="x", labelrotation=0)
+        for axis, scale in ((ax.xaxis, ax.set_xscale), (ax.yaxis, ax.set_yscale) if y else (None, None)):
+            if axis is None:
+                continue
+            scale("log")
+            axis.set_minor_formatter(NullFormatter())
 
 
 def fraction_against_n(table: pd.DataFrame) -> plt.Figure:
@@ -451,7 +455,7 @@ def fraction_against_n(table: pd.DataFrame) -> plt.Figure:
     grid = sns.relplot(data=rows, x="n_samples", y="s_frac", hue="gradient", style="checkpoint", col="panel",
                        row="k", kind="line", marker="o", height=2.6, aspect=1.15,
                        hue_order=["same sample", "cross-fitted"], facet_kws={"sharex": False, "margin_titles": True})
-    _log_n_axis(grid)
+    _log_axes(grid)
     grid.set(ylim=(-0.02, 1.02), xlabel="N (rows)", ylabel="S_frac")
     grid.set_titles(col_template="{col_name}", row_template="k = {row_name}")
     for (k, panel), ax in grid.axes_dict.items():
@@ -473,7 +477,7 @@ def overlap_against_n(table: pd.DataFrame, floor: float) -> plt.Figure:
     grid = sns.relplot(data=rows, x="n_samples", y="overlap_with_largest", hue="k", style="checkpoint",
                        col="panel", kind="line", marker="o", height=2.8, aspect=1.1, palette="viridis",
                        col_wrap=min(3, rows["panel"].nunique()), facet_kws={"sharex": False})
-    _log_n_axis(grid)
+    _log_axes(grid)
     grid.set(ylim=(-0.02, 1.02), xlabel="N (rows)", ylabel="overlap with largest N")
     grid.set_titles("{col_name}")
     for ax in grid.axes.flat:
@@ -491,9 +495,7 @@ def cost_against_n(cost: pd.DataFrame) -> plt.Figure:
     long = long.assign(network=[f"{c} ({t})" for c, t in zip(long["network class"], long["task"])])
     grid = sns.relplot(data=long, x="N", y="value", hue="network", col="cost", kind="line", marker="o",
                        height=3.0, aspect=1.0, facet_kws={"sharey": False})
-    for ax in grid.axes.flat:
-        ax.set_xscale("log")
-        ax.set_yscale("log")
+    _log_axes(grid, y=True)
     grid.set_titles("{col_name}")
     grid.set(xlabel="N (rows)", ylabel="")
     sns.move_legend(grid, "lower center", bbox_to_anchor=(0.45, -0.02), ncol=2, title=None, frameon=False)
