@@ -9,14 +9,16 @@ __all__ = ["main"]
 
 
 def _add_job_arguments(parser: argparse.ArgumentParser) -> None:
-    from gradsub.job import METHODS
+    from gradsub.lanczos import DEFAULT_METHOD, METHODS, SCALABLE_METHODS
     from gradsub.tasks import PROFILES
 
     parser.add_argument("--profile", required=True, help=f"scale profile: {', '.join(PROFILES)}")
     parser.add_argument("--data-dir", default="data", help="where tables and the manifest go (default: data)")
     parser.add_argument("--artifacts-dir", default="artifacts",
                         help="checkpoints, eigenvector caches, executed notebooks (default: artifacts)")
-    parser.add_argument("--method", default="block", help=f"eigensolver: {', '.join(METHODS)} (default: block)")
+    methods = "; ".join(f"{name}: {METHODS[name].summary}" for name in SCALABLE_METHODS)
+    parser.add_argument("--method", default=DEFAULT_METHOD,
+                        help=f"eigensolver ({methods}; default: {DEFAULT_METHOD})")
     parser.add_argument("--total-steps", type=int, help="override the profile's training steps")
     parser.add_argument("--n-precise", type=int, help="override the profile's precise sample size N")
     parser.add_argument("--k", type=int, help="override the number of eigenvectors")

@@ -35,7 +35,7 @@ from scipy.sparse.linalg import LinearOperator
 from torch import Tensor
 
 __all__ = [
-    "METHODS",
+    "HVP_METHODS",
     "GraphHessianOperator",
     "HessianOperator",
     "batch_rows",
@@ -51,7 +51,7 @@ Batch = Mapping[str, Tensor]
 #   variants for blocks of 8-128 vectors, on a 5.7k-parameter tanh MLP and a 72k-parameter ReLU MLP.
 # "forward_over_reverse": torch.func ``vmap(jvp(grad(f)))`` over the block; unmeasured on a GPU, where
 #   batching the block into one kernel launch may pay off. Memory grows with chunk_size * b * width.
-METHODS = ("double_backward", "forward_over_reverse")
+HVP_METHODS = ("double_backward", "forward_over_reverse")
 
 
 def batch_rows(batch: Batch) -> int:
@@ -111,15 +111,15 @@ def hessian_vector_products(loss: Any, batch: Batch, vectors: Tensor | np.ndarra
     vectors: [n, b] (or [n] for one vector; the result then has shape [n]).
     Returns: [n, b] in ``dtype`` (default ``loss.theta.dtype``), on theta's device. Each chunk's
     contribution is weighted by rows_in_chunk / N.
-    method: one of ``METHODS`` (same results to rounding; see the note there on speed and memory).
+    method: one of ``HVP_METHODS`` (same results to rounding; see the note there on speed and memory).
     Raises ValueError for a malformed batch or vectors, or a non-finite product (naming the rows and
     the columns affected).
     """
     theta, dtype = _theta(loss, dtype)
     n_rows = batch_rows(batch)
     _check_chunk_size(chunk_size)
-    if method not in METHODS:
-        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    if method not in HVP_METHODS:
+        raise ValueError(f"method must be one of {HVP_METHODS}, got {method!r}")
     block, single = _as_block(vectors, theta)
     if block.shape[1] == 0:
         return block.clone()
@@ -199,8 +199,8 @@ class HessianOperator(LinearOperator):
         theta, _ = _theta(loss, self.torch_dtype)
         self.n_rows = batch_rows(batch)
         _check_chunk_size(chunk_size)
-        if method not in METHODS:
-            raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+        if method not in HVP_METHODS:
+            raise ValueError(f"method must be one of {HVP_METHODS}, got {method!r}")
         self.loss = loss
         self.batch = batch
         self.chunk_size = chunk_size

@@ -26,10 +26,9 @@ from tqdm.auto import tqdm
 
 from gradsub import agents, results, samples, tasks
 from gradsub.analysis import AnalysisSettings, CheckpointAnalysis, analyse_checkpoint, overlap_frame
+from gradsub.lanczos import DEFAULT_METHOD, SCALABLE_METHODS
 
-__all__ = ["Job", "run_job", "METHODS"]
-
-METHODS = ("block", "arpack")
+__all__ = ["Job", "run_job"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -46,12 +45,12 @@ class Job:
     profile: str
     data_dir: Path
     artifacts_dir: Path
-    method: str = "block"
+    method: str = DEFAULT_METHOD
     overrides: tuple[tuple[str, object], ...] = ()
 
     @classmethod
     def create(cls, task: str, algo: str, seed: int, profile: str, *, data_dir="data",
-               artifacts_dir="artifacts", method: str = "block", **overrides) -> "Job":
+               artifacts_dir="artifacts", method: str = DEFAULT_METHOD, **overrides) -> "Job":
         """Validate every parameter (before any compute) and return the job.
 
         Raises ValueError naming the parameter and its allowed values.
@@ -61,8 +60,8 @@ class Job:
         profile = tasks.check_profile(profile)
         if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
             raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
-        if method not in METHODS:
-            raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+        if method not in SCALABLE_METHODS:
+            raise ValueError(f"method must be one of {', '.join(SCALABLE_METHODS)}, got {method!r}")
         overrides = {name: value for name, value in overrides.items() if value is not None}
         job = cls(task_name, algo, int(seed), profile, Path(data_dir), Path(artifacts_dir), method,
                   tuple(sorted(overrides.items())))

@@ -1,9 +1,9 @@
 """Top-k eigenpairs of a symmetric operator (the Hessian of one network's loss).
 
 "Top" means the k LARGEST ALGEBRAIC eigenvalues (paper, FACTS.md §6): large negative curvature
-is never returned unless fewer than k eigenvalues exceed it. Three methods share one interface,
-:func:`top_eigenpairs`, and accept any symmetric ``scipy.sparse.linalg.LinearOperator`` of shape
-``(n, n)``:
+is never returned unless fewer than k eigenvalues exceed it. Three methods, registered in
+:data:`METHODS`, share one interface, :func:`top_eigenpairs`, and accept any symmetric
+``scipy.sparse.linalg.LinearOperator`` of shape ``(n, n)``:
 
 ``"arpack"``
     ``eigsh(op, k, which="LA", tol=1e-4, maxiter=500)`` with ARPACK's default ``ncv`` and a start
@@ -70,8 +70,9 @@ from __future__ import annotations
 
 import dataclasses
 import time
+import types
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -82,7 +83,11 @@ __all__ = [
     "Eigenpairs",
     "SolverStats",
     "CountingOperator",
+    "DEFAULT_METHOD",
     "METHODS",
+    "Method",
+    "SCALABLE_METHODS",
+    "SolveOptions",
     "top_eigenpairs",
     "full_spectrum",
     "materialise",
@@ -92,7 +97,8 @@ __all__ = [
     "WARM_LEAK",
 ]
 
-METHODS = ("arpack", "dense", "block")
+# The method of top_eigenpairs and of an experiment's analysis unless one is named (a key of METHODS).
+DEFAULT_METHOD = "block"
 
 # eps**(2/3): ARPACK's floor for relative convergence tests near a zero eigenvalue.
 _EPS23 = np.finfo(np.float64).eps ** (2.0 / 3.0)
@@ -132,7 +138,7 @@ class SolverStats:
     """What a solve cost and how accurate it is.
 
     Attributes:
-        method: "arpack", "dense" or "block".
+        method: the solver's name in :data:`METHODS`.
         n_products: operator-vector products the SOLVER used (a block of b vectors counts b).
         n_data_passes: operator calls the solver made (a block counts ONE; for a Hessian operator
             each call is one pass over the samples).
@@ -255,7 +261,7 @@ def _check_square(operator) -> int:
     return int(shape[0])
 
 
-def _check_k(k, n: int, method: str) -> int:
+def _check_k(k, n: int) -> int:
     if isinstance(k, bool) or not isinstance(k, (int, np.integer)):
         raise ValueError(f"k must be an integer, got {k!r}")
     k = int(k)
@@ -263,10 +269,6 @@ def _check_k(k, n: int, method: str) -> int:
         raise ValueError(f"k must be at least 1, got k={k}")
     if k > n:
         raise ValueError(f"k={k} eigenpairs asked of an operator of size n={n}: k must be <= n")
-    if method == "arpack" and k >= n:
-        raise ValueError(
-            f"method='arpack' needs k < n, got k={k}, n={n}; use method='dense' for k == n"
-        )
     return k
 
 
@@ -310,7 +312,7 @@ def top_eigenpairs(
     operator,
     k: int,
     *,
-    method: str = "block",
+    method: str = DEFAULT_METHOD,
     tol: float = 1e-4,
     seed: int = 0,
     warm_start: np.ndarray | None = None,
@@ -328,7 +330,8 @@ def top_eigenpairs(
         operator: symmetric ``scipy.sparse.linalg.LinearOperator`` of shape (n, n) (any dtype;
             solver arithmetic in float64). ``matmat`` of a block is taken to be one data pass.
         k: number of eigenpairs, 1 <= k <= n (k < n for "arpack").
-        method: "block" (fast, default), "arpack" (the paper's baseline) or "dense" (small n).
+        method: a name in :data:`METHODS`: "block" (fast, default), "arpack" (the paper's
+            baseline) or "dense" (small n).
         tol: relative residual tolerance, ARPACK's meaning (module docstring).
         seed: seeds every random vector (``np.random.default_rng(seed)``): same seed, same
             operator -> the same result.
@@ -372,9 +375,10 @@ def top_eigenpairs(
             is chained).
     """
     n = _check_square(operator)
-    if method not in METHODS:
-        raise ValueError(f"unknown method {method!r}; choose one of {METHODS}")
-    k = _check_k(k, n, method)
+    solver = METHODS.get(method) if isinstance(method, str) else None
+    if solver is None:
+        raise ValueError(f"unknown method {method!r}; choose one of {', '.join(METHODS)}")
+    k = _check_k(k, n)
     if not (np.isfinite(tol) and tol > 0):
         raise ValueError(f"tol must be a positive number, got {tol!r}")
     if precision not in PRECISIONS:
@@ -393,35 +397,69 @@ def top_eigenpairs(
         raise ValueError(f"block_size must be >= 1, got {block_size}")
 
     counting = CountingOperator(operator)
-    rng = np.random.default_rng(seed)
-    start = time.perf_counter()
-    if method == "dense":
-        H = materialise(counting)
-        w, U = np.linalg.eigh(H)
-        values, vectors = w[::-1][:k].copy(), U[:, ::-1][:, :k].copy()
-        seconds = time.perf_counter() - start
-        HV = H @ vectors
-        return _finish(values, vectors, HV, counting, seconds, "dense", tol, True, 0, check=(0, 0))
-    if method == "arpack":
-        v0 = rng.standard_normal(n)
-        try:
-            w, U = spla.eigsh(counting, k=k, which="LA", tol=tol, maxiter=maxiter, v0=v0)
-        except spla.ArpackNoConvergence as err:
-            raise RuntimeError(
-                f"ARPACK found {len(err.eigenvalues)} of k={k} eigenpairs within maxiter={maxiter} "
-                f"({counting.n_products} products); raise maxiter or use method='block'"
-            ) from err
-        order = np.argsort(w)[::-1]
-        values, vectors = w[order], U[:, order]
-        seconds = time.perf_counter() - start
-        return _finish(values, vectors, None, counting, seconds, "arpack", tol, True, 0)
+    options = SolveOptions(tol=tol, warm_start=warm_start, verify=verify, block_size=block_size,
+                           max_passes=max_passes, max_basis=max_basis, maxiter=maxiter,
+                           precision=precision, blocks=blocks)
+    return solver.solve(counting, k, np.random.default_rng(seed), options)
 
-    block_size = DEFAULT_BLOCK_SIZE if block_size is None else int(block_size)
+
+@dataclass(frozen=True)
+class SolveOptions:
+    """The keyword arguments of :func:`top_eigenpairs` after validation; each solver reads the ones
+    it uses (see there)."""
+
+    tol: float
+    warm_start: np.ndarray | None
+    verify: bool
+    block_size: int | None
+    max_passes: int | None
+    max_basis: int | None
+    maxiter: int
+    precision: str
+    blocks: str | Sequence[int] | None
+
+
+def _solve_dense(counting: CountingOperator, k: int, rng, options: SolveOptions) -> Eigenpairs:
+    start = time.perf_counter()
+    H = materialise(counting)
+    w, U = np.linalg.eigh(H)
+    values, vectors = w[::-1][:k].copy(), U[:, ::-1][:, :k].copy()
+    seconds = time.perf_counter() - start
+    HV = H @ vectors
+    return _finish(values, vectors, HV, counting, seconds, "dense", options.tol, True, 0, check=(0, 0))
+
+
+def _solve_arpack(counting: CountingOperator, k: int, rng, options: SolveOptions) -> Eigenpairs:
+    n = counting.shape[0]
+    if k >= n:
+        raise ValueError(
+            f"method='arpack' needs k < n, got k={k}, n={n}; use method='dense' for k == n"
+        )
+    start = time.perf_counter()
+    v0 = rng.standard_normal(n)
+    try:
+        w, U = spla.eigsh(counting, k=k, which="LA", tol=options.tol, maxiter=options.maxiter, v0=v0)
+    except spla.ArpackNoConvergence as err:
+        raise RuntimeError(
+            f"ARPACK found {len(err.eigenvalues)} of k={k} eigenpairs within maxiter={options.maxiter} "
+            f"({counting.n_products} products); raise maxiter or use method='block'"
+        ) from err
+    order = np.argsort(w)[::-1]
+    values, vectors = w[order], U[:, order]
+    seconds = time.perf_counter() - start
+    return _finish(values, vectors, None, counting, seconds, "arpack", options.tol, True, 0)
+
+
+def _solve_block(counting: CountingOperator, k: int, rng, options: SolveOptions) -> Eigenpairs:
+    tol, warm_start = options.tol, options.warm_start
+    start = time.perf_counter()
+    block_size = DEFAULT_BLOCK_SIZE if options.block_size is None else int(options.block_size)
+    max_passes = options.max_passes
     if max_passes is None:
         max_passes = max(200, int(np.ceil(4000 / block_size)))
     solve = _BlockSolve(counting, k, tol=tol, rng=rng, block_size=block_size,
-                        max_passes=max_passes, max_basis=max_basis, precision=precision)
-    sizes = solve.block_sizes(blocks)
+                        max_passes=max_passes, max_basis=options.max_basis, precision=options.precision)
+    sizes = solve.block_sizes(options.blocks)
     result = solve.run(sizes, warm_start)
     seconds = time.perf_counter() - start
     if not result.converged:
@@ -430,7 +468,7 @@ def top_eigenpairs(
             f"{solve.passes()} operator calls (max_passes); "
             "returning the best approximations (see stats.residuals)",
             RuntimeWarning,
-            stacklevel=2,
+            stacklevel=3,  # the caller of top_eigenpairs
         )
     extra = dict(
         n_products_float32=solve.low.n_products if solve.low is not None else 0,
@@ -443,8 +481,39 @@ def top_eigenpairs(
     return _finish(
         result.values, result.vectors, None, solve, seconds, "block", tol,
         result.converged, result.iterations, warm=warm_start is not None, extra=extra,
-        check_op=counting, residual_norms=None if verify else result.residual_norms,
+        check_op=counting, residual_norms=None if options.verify else result.residual_norms,
     )
+
+
+@dataclass(frozen=True)
+class Method:
+    """An eigensolver behind :func:`top_eigenpairs`.
+
+    Attributes:
+        name: the ``method`` argument that selects it.
+        solve: ``solve(counting, k, rng, options) -> Eigenpairs``: ``counting`` the caller's operator
+            wrapped in a :class:`CountingOperator`, 1 <= k <= n already checked, ``rng`` seeded by
+            ``seed``, ``options`` the validated keyword arguments.
+        summary: one line for help texts.
+        scalable: needs memory linear in n (False: materialises the n x n matrix, small networks
+            only); only scalable methods are offered for an experiment's analysis (``gradsub.job``).
+    """
+
+    name: str
+    solve: Callable[[CountingOperator, int, np.random.Generator, SolveOptions], Eigenpairs]
+    summary: str
+    scalable: bool
+
+
+# The one list of eigensolvers: adding or swapping a method is one entry here (read-only mapping).
+METHODS: Mapping[str, Method] = types.MappingProxyType({m.name: m for m in (
+    Method("block", _solve_block, "fast: warm-started block Krylov-Davidson, mixed precision", True),
+    Method("arpack", _solve_arpack, "the paper's baseline: scipy eigsh, one vector per product", True),
+    Method("dense", _solve_dense, "small n only: numpy.linalg.eigh of the materialised matrix", False),
+)})
+
+# Methods an experiment's analysis may use (``gradsub.job``, the CLI, the notebook).
+SCALABLE_METHODS: tuple[str, ...] = tuple(name for name, m in METHODS.items() if m.scalable)
 
 
 def _finish(
