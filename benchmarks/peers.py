@@ -137,7 +137,7 @@ class CountingEigenthingsOperator:
         self.counted = LambdaOperator(matvec, operator.size, operator.device, operator.dtype)
 
     def matmat(self, X: np.ndarray) -> np.ndarray:
-        """Column by column, as the library multiplies (for tests and the residual check)."""
+        """Column by column, as the library multiplies (for tests; uncounted)."""
         dtype = self.operator.dtype
         cols = [self.operator.matvec(torch.as_tensor(np.ascontiguousarray(X[:, j])).to(dtype))
                 for j in range(X.shape[1])]
