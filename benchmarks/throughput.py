@@ -25,6 +25,8 @@ import sys
 import time
 from pathlib import Path
 
+from gradsub.tasks import ALGOS
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -73,7 +75,7 @@ def main(argv=None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--tasks", nargs="+", required=True, help="task names (see `gradsub tasks`)")
-    parser.add_argument("--algos", nargs="+", default=["ppo", "sac"], choices=["ppo", "sac"])
+    parser.add_argument("--algos", nargs="+", default=list(ALGOS), choices=ALGOS)
     parser.add_argument("--parallel", type=int, default=2, help="training processes side by side (default 2)")
     parser.add_argument("--steps", type=int, default=2048, help="timed steps per process (PPO: whole rollouts)")
     parser.add_argument("--out", type=Path, default=ROOT / "data" / "benchmarks" / "throughput.csv")

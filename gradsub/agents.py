@@ -53,7 +53,7 @@ from stable_baselines3.common.utils import set_random_seed
 from stable_baselines3.common.vec_env import VecEnv, VecNormalize, sync_envs_normalization
 from tqdm.auto import tqdm
 
-from gradsub import envs
+from gradsub import NETWORKS, envs
 from gradsub.tasks import PPOConfig, Profile, SACConfig, Task, algo_config, check_algo, get_profile, get_task
 
 __all__ = [
@@ -67,10 +67,8 @@ __all__ = [
     "network_parameter_names",
     "network_losses",
     "entropy_coefficient",
-    "NETWORKS",
 ]
 
-NETWORKS = ("actor", "critic")
 _ALGOS = {"ppo": PPO, "sac": SAC}
 _ACTIVATIONS = {"tanh": torch.nn.Tanh, "relu": torch.nn.ReLU}
 _CKPT = re.compile(r"^step(\d{9})$")

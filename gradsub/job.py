@@ -24,7 +24,7 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
-from gradsub import agents, results, samples, tasks
+from gradsub import NETWORKS, agents, results, samples, tasks
 from gradsub.analysis import AnalysisSettings, CheckpointAnalysis, analyse_checkpoint, overlap_frame
 from gradsub.lanczos import DEFAULT_METHOD, SCALABLE_METHODS
 
@@ -148,7 +148,7 @@ def _run(job: Job, progress: bool | None) -> dict[str, pd.DataFrame]:
         analyses.append(result)
         warm = {key: pairs.vectors for key, pairs in result.subspaces.items()}
 
-    vectors = {a.step: {net: a.subspaces[(net, "precise")].vectors for net in ("actor", "critic")}
+    vectors = {a.step: {net: a.subspaces[(net, "precise")].vectors for net in NETWORKS}
                for a in analyses}
     k_levels = sorted({k for a in analyses
                        for k in a.frames["gradient_subspace_fraction"]["k"].unique()})

@@ -24,8 +24,11 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from gradsub import NETWORKS, tasks
+
 __all__ = [
     "RUN_COLUMNS",
+    "SCALE_PROFILE",
     "SCHEMAS",
     "MANIFEST_COLUMNS",
     "Column",
@@ -72,7 +75,7 @@ class RunKey:
         return f"{self.task}_{self.algo}_{self.profile}_seed{self.seed}"
 
 
-_NETWORK = Column("network", "str", "which network's loss: actor or critic", ("actor", "critic"))
+_NETWORK = Column("network", "str", f"which network's loss: {' or '.join(NETWORKS)}", NETWORKS)
 _ESTIMATE = ("precise", "minibatch")
 _STEP = Column("step", "int", "environment steps of training at the checkpoint", lower=0)
 _K = Column("k", "int", "subspace dimension (number of top eigenvectors)", lower=1)
@@ -81,12 +84,15 @@ _BASELINE = Column(
 )
 _N_PARAMS = Column("n_params", "int", "number of parameters of the network", lower=1)
 
+# The profile column's value for the scale-validation grid (gradsub.scale), beside the scale profiles.
+SCALE_PROFILE = "scale"
+
 RUN_COLUMNS: tuple[Column, ...] = (
     Column("task", "str", "task name as in the paper (gradsub.tasks)"),
-    Column("algo", "str", "ppo or sac", ("ppo", "sac")),
+    Column("algo", "str", " or ".join(tasks.ALGOS), tasks.ALGOS),
     Column("seed", "int", "training seed", lower=0),
     Column("profile", "str", "scale profile (gradsub.tasks); scale: the scale-validation grid (gradsub.scale)",
-           ("smoke", "cpu", "paper", "scale")),
+           tasks.PROFILES + (SCALE_PROFILE,)),
 )
 
 SCHEMAS: dict[str, tuple[Column, ...]] = {

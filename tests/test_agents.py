@@ -8,7 +8,7 @@ import pytest
 import torch
 from stable_baselines3.common.vec_env import VecNormalize
 
-from gradsub import agents, envs, tasks
+from gradsub import NETWORKS, agents, envs, tasks
 
 # One task of each suite (FACTS §2), cheap ones.
 SUITE_TASKS = ["Pendulum", "LunarLanderContinuous", "Reacher", "FetchReach", "Ball_in_cup"]
@@ -196,7 +196,7 @@ def test_network_losses_evaluate_at_the_checkpoint(smoke_runs):
         ckpt = agents.load_checkpoint(run_dir)
         losses = agents.network_losses(ckpt.model)
         names = agents.network_parameter_names(ckpt.model)
-        for net in agents.NETWORKS:
+        for net in NETWORKS:
             assert losses[net].network == net and losses[net].param_names == names[net]
             size = sum(ckpt.model.policy.get_parameter(n).numel() for n in names[net])
             assert losses[net].theta.shape == (size,)

@@ -35,6 +35,7 @@ from stable_baselines3.common.logger import Logger  # noqa: E402
 from stable_baselines3.common.type_aliases import ReplayBufferSamples, RolloutBufferSamples  # noqa: E402
 
 import gradsub.losses as losses  # noqa: E402
+from gradsub import NETWORKS  # noqa: E402
 from gradsub.hessian import HessianOperator, dense_hessian, gradient  # noqa: E402
 from gradsub.lanczos import top_eigenpairs  # noqa: E402
 from gradsub.metrics import gradient_subspace_fraction, subspace_overlap  # noqa: E402
@@ -453,7 +454,7 @@ def test_block_eigensolver_matches_eigh_and_arpack_on_every_real_loss(every_loss
 
 def test_loss_theta_is_a_detached_copy_and_modules_untouched(every_loss):
     for loss, batch in every_loss:
-        assert loss.network in ("actor", "critic")
+        assert loss.network in NETWORKS
         assert not loss.theta.requires_grad
         assert loss.theta.dim() == 1 and loss.theta.dtype == torch.float64
     model, actor, critic = _ppo()

@@ -114,7 +114,7 @@ def swept(tmp_path_factory):
     """
     root = tmp_path_factory.mktemp("sweep")
     folders = dict(data_dir=root / "data", artifacts_dir=root / "artifacts", k=K)
-    ok = sweep.plan("smoke", task_names=[TASK], algos=["ppo", "sac"], seeds=[0], **folders)
+    ok = sweep.plan("smoke", task_names=[TASK], algos=list(tasks.ALGOS), seeds=[0], **folders)
     failing = sweep.plan("smoke", task_names=[TASK], algos=["ppo"], seeds=[1], **folders)
     summary = sweep.sweep(ok + failing, workers=2, template=_failing_template(root))
     return root, ok, failing[0], summary
@@ -313,7 +313,7 @@ def test_same_job_in_two_fresh_folders_gives_identical_tables(small_reference, t
 
 _BAD = {
     "task": (dict(task="NoSuchTask"), ["task", *tasks.TASKS]),
-    "algo": (dict(algo="dqn"), ["algo", "ppo", "sac"]),
+    "algo": (dict(algo="dqn"), ["algo", *tasks.ALGOS]),
     "profile": (dict(profile="huge"), ["profile", *tasks.PROFILES]),
     "negative seed": (dict(seed=-1), ["seed", "non-negative integer"]),
     "float seed": (dict(seed=1.5), ["seed", "non-negative integer"]),

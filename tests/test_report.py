@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from gradsub import results, tasks
+from gradsub import NETWORKS, results, tasks
 from gradsub.report import claims, figures, performance, provenance
 
 RUN = {"seed": 0, "profile": "cpu"}
@@ -151,7 +151,7 @@ def _solver_rows(task, algo, *, precise, minibatch, steps=(10_000, 50_000)) -> p
     return pd.DataFrame([{"task": task, "algo": algo, "seed": 0, "profile": "cpu", "step": s, "network": net,
                           "hessian": h, "method": "block", "k": 100, "n_params": 10_000, "n_samples": n,
                           "n_products": 1, "n_data_passes": 1, "max_residual": 0.0, "warm_start": False}
-                         for s in steps for net in ("actor", "critic")
+                         for s in steps for net in NETWORKS
                          for h, n in (("precise", precise), ("minibatch", minibatch))])
 
 
@@ -208,10 +208,10 @@ def test_runs_without_spectrum_lists_ppo_networks_with_data_but_no_spectrum():
     stats = pd.DataFrame([
         {"task": task, "algo": algo, **RUN, "step": 0, "network": net, "n_params": n}
         for task, algo, n in [("Small", "ppo", 4_000), ("Big", "ppo", 70_000), ("Big", "sac", 70_000)]
-        for net in ("actor", "critic")
+        for net in NETWORKS
     ])
     spectrum = pd.DataFrame([{"task": "Small", "algo": "ppo", **RUN, "step": 0, "network": net, "index": 0,
-                              "eigenvalue": 1.0} for net in ("actor", "critic")])
+                              "eigenvalue": 1.0} for net in NETWORKS])
     missing = figures.runs_without_spectrum(stats, spectrum)
     assert missing[["task", "network", "n_params"]].values.tolist() == [["Big", "actor", 70_000],
                                                                        ["Big", "critic", 70_000]]

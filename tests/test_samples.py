@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from gradsub import agents, samples, tasks
+from gradsub import NETWORKS, agents, samples, tasks
 from gradsub.losses import ppo_log_prob
 
 
@@ -40,12 +40,12 @@ def test_same_seed_gives_identical_samples(runs, key):
     a = samples.analysis_data(ckpt, profile, seed=11)
     b = samples.analysis_data(agents.load_checkpoint(runs[key]), profile, seed=11)
     c = samples.analysis_data(ckpt, profile, seed=12)
-    for net in agents.NETWORKS:
+    for net in NETWORKS:
         _equal(a.precise[net], b.precise[net])
         _equal(a.minibatch_hessian[net], b.minibatch_hessian[net])
         for x, y in zip(a.minibatches[net], b.minibatches[net]):
             _equal(x, y)
-    differs = [not torch.equal(a.precise[net][k], c.precise[net][k]) for net in agents.NETWORKS
+    differs = [not torch.equal(a.precise[net][k], c.precise[net][k]) for net in NETWORKS
                for k in a.precise[net]]
     assert any(differs)
     assert a.info == b.info
@@ -126,7 +126,7 @@ def test_sac_gsde_batches_evaluate(runs):
     ckpt = agents.load_checkpoint(runs[("BipedalWalker", "sac")])
     data = samples.analysis_data(ckpt, _profile("BipedalWalker", "sac", total_steps=96), seed=0)
     losses = agents.network_losses(ckpt.model)
-    for net in agents.NETWORKS:
+    for net in NETWORKS:
         value = losses[net].fn(losses[net].theta, data.precise[net])
         assert torch.isfinite(value)
 
@@ -136,7 +136,7 @@ def test_losses_accept_every_batch(runs):
         ckpt = agents.load_checkpoint(runs[key])
         data = samples.analysis_data(ckpt, _profile(*key), seed=0)
         losses = agents.network_losses(ckpt.model)
-        for net in agents.NETWORKS:
+        for net in NETWORKS:
             for batch in [data.precise[net], data.minibatch_hessian[net], data.minibatches[net][0]]:
                 assert torch.isfinite(losses[net].fn(losses[net].theta, batch))
 

@@ -21,7 +21,7 @@ from collections.abc import Callable
 import numpy as np
 import pandas as pd
 
-from gradsub import results, tasks
+from gradsub import NETWORKS, results, tasks
 from gradsub.plots import steps_label
 from gradsub.report import provenance
 from gradsub.report.data import RUN, last_checkpoint
@@ -166,9 +166,9 @@ def _c2(t, gradient):
 def _critic_vs_actor(frame: pd.DataFrame, keys: list[str]) -> pd.DataFrame:
     """Critic and actor side by side at the same run and ``keys`` (e.g. the checkpoint)."""
     wide = frame.pivot_table(index=RUN + keys, columns="network", values="value")
-    if not {"actor", "critic"} <= set(wide.columns):
+    if not set(NETWORKS) <= set(wide.columns):
         return wide.iloc[:0]
-    return wide.dropna(subset=["actor", "critic"])
+    return wide.dropna(subset=list(NETWORKS))
 
 
 def _c3(t, gradient):
@@ -204,7 +204,7 @@ def _c4(t, gradient):
     means = part.groupby(["task", "seed", "phase", "algo", "network"])["value"].mean().unstack(["algo", "network"])
     rows = []
     for (task, seed, phase), row in means.iterrows():
-        for network in ("actor", "critic"):
+        for network in NETWORKS:
             ppo, sac = row.get(("ppo", network), np.nan), row.get(("sac", network), np.nan)
             if np.isnan(ppo) or np.isnan(sac):
                 continue
