@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import ast
 import sys
 
 __all__ = ["main"]
@@ -16,16 +17,31 @@ def _add_job_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data-dir", default="data", help="where tables and the manifest go (default: data)")
     parser.add_argument("--artifacts-dir", default="artifacts",
                         help="checkpoints, eigenvector caches, executed notebooks (default: artifacts)")
-    methods = "; ".join(f"{name}: {METHODS[name].summary}" for name in SCALABLE_METHODS)
+    methods = ", ".join(f"{name} ({METHODS[name].summary})" for name in SCALABLE_METHODS)
     parser.add_argument("--method", default=DEFAULT_METHOD,
-                        help=f"eigensolver ({methods}; default: {DEFAULT_METHOD})")
-    parser.add_argument("--total-steps", type=int, help="override the profile's training steps")
-    parser.add_argument("--n-precise", type=int, help="override the profile's precise sample size N")
-    parser.add_argument("--k", type=int, help="override the number of eigenvectors")
+                        help=f"eigensolver: {methods}; default: {DEFAULT_METHOD}")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], type=_override,
+                        metavar="FIELD=VALUE",
+                        help="replace a field of the profile for this job, e.g. --set k=20 --set "
+                             "checkpoint_steps=[0,5000]; VALUE is a Python literal (repeatable)")
 
 
-def _overrides(args: argparse.Namespace) -> dict:
-    return {"total_steps": args.total_steps, "n_precise": args.n_precise, "k": args.k}
+def _override(text: str) -> tuple[str, object]:
+    """One ``--set FIELD=VALUE``: VALUE read as a Python literal, a bare word as a string. Job.create
+    checks the field's name and value."""
+    field, sep, value = text.partition("=")
+    if not sep or not field.strip():
+        raise argparse.ArgumentTypeError(f"expected FIELD=VALUE, e.g. k=20, got {text!r}")
+    try:
+        return field.strip(), ast.literal_eval(value.strip())
+    except (ValueError, SyntaxError):
+        return field.strip(), value.strip()
+
+
+def _job_arguments(args: argparse.Namespace) -> dict:
+    """The arguments of ``Job.create`` besides task, algo and seed, the same for run and sweep."""
+    return dict(profile=args.profile, data_dir=args.data_dir, artifacts_dir=args.artifacts_dir,
+                method=args.method, **dict(args.overrides))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -64,16 +80,14 @@ def main(argv: list[str] | None = None) -> int:
         elif args.command == "run":
             from gradsub.job import Job, run_job
 
-            job = Job.create(args.task, args.algo, args.seed, args.profile, data_dir=args.data_dir,
-                             artifacts_dir=args.artifacts_dir, method=args.method, **_overrides(args))
+            job = Job.create(args.task, args.algo, args.seed, **_job_arguments(args))
             tables = run_job(job, progress=None)
             print(f"{job.key.run_id}: wrote " + ", ".join(f"{t} ({len(f)} rows)" for t, f in tables.items()))
         elif args.command == "sweep":
             from gradsub import sweep as sweeps
 
-            jobs = sweeps.plan(args.profile, task_names=args.tasks, algos=args.algos, seeds=args.seeds,
-                               data_dir=args.data_dir, artifacts_dir=args.artifacts_dir,
-                               method=args.method, **_overrides(args))
+            jobs = sweeps.plan(task_names=args.tasks, algos=args.algos, seeds=args.seeds,
+                               **_job_arguments(args))
             summary = sweeps.sweep(jobs, workers=args.workers, scheduler=args.scheduler)
             print(summary.drop(columns="notebook").to_string(index=False))
             return 0 if (summary["status"] != "failed").all() else 1

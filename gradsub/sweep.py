@@ -18,6 +18,7 @@ notebook is kept under ``<artifacts>/notebooks/``.
 from __future__ import annotations
 
 import itertools
+import json
 import time
 import traceback
 from collections.abc import Sequence
@@ -28,11 +29,9 @@ import pandas as pd
 from gradsub import results, tasks
 from gradsub.job import Job, _now
 
-__all__ = ["TEMPLATE", "plan", "sweep"]
+__all__ = ["TEMPLATE", "notebook_parameters", "plan", "sweep"]
 
 TEMPLATE = Path(__file__).resolve().parents[1] / "notebooks" / "experiment.ipynb"
-# Profile fields the template has a parameter of its own for; any other goes in its ``overrides`` dict.
-NOTEBOOK_OVERRIDES = ("total_steps", "n_precise", "k")
 
 
 def plan(profile: str, *, task_names: Sequence[str] | None = None, algos: Sequence[str] | None = None,
@@ -60,20 +59,28 @@ def _finished(job: Job) -> bool:
     return bool((done["params_hash"] == results.params_hash(job.params())).any())
 
 
+def notebook_parameters(job: Job) -> dict:
+    """The template's parameters for ``job``: the arguments of ``Job.create`` that make it again.
+
+    As JSON values: papermill writes a tuple as its string, a list as a list, and both hash alike in
+    ``results.params_hash``, so the notebook's job has the parameters hash of ``job``.
+    """
+    return json.loads(json.dumps({
+        "task": job.task, "algo": job.algo, "seed": job.seed, "profile": job.profile,
+        "data_dir": str(job.data_dir.resolve()), "artifacts_dir": str(job.artifacts_dir.resolve()),
+        "method": job.method, "overrides": dict(job.overrides),
+    }))
+
+
 def execute(job: Job, template: Path = TEMPLATE) -> dict:
     """Run one job as a papermill execution of ``template``; never raises (errors are returned)."""
     import papermill
 
     output = job.artifacts_dir / "notebooks" / f"{job.key.run_id}.ipynb"
     output.parent.mkdir(parents=True, exist_ok=True)
-    named = {name: value for name, value in job.overrides if name in NOTEBOOK_OVERRIDES}
-    others = {name: value for name, value in job.overrides if name not in NOTEBOOK_OVERRIDES}
-    parameters = {"task": job.task, "algo": job.algo, "seed": job.seed, "profile": job.profile,
-                  "data_dir": str(job.data_dir.resolve()), "artifacts_dir": str(job.artifacts_dir.resolve()),
-                  "method": job.method, **named, "overrides": others}
     started = time.perf_counter()
     try:
-        papermill.execute_notebook(str(template), str(output), parameters=parameters,
+        papermill.execute_notebook(str(template), str(output), parameters=notebook_parameters(job),
                                    progress_bar=False)
         status, error = "ok", ""
     except Exception as err:  # a failed job is recorded; the sweep goes on

@@ -108,7 +108,8 @@ def swept(tmp_path_factory):
     """One sweep on a two-worker LocalCluster: PPO and SAC seed 0, and PPO seed 1, which fails.
 
     Each job is ``papermill.execute_notebook`` of the template with the job's parameters (task, algo,
-    seed, profile, data_dir, artifacts_dir, method, k): these are also the papermill end-to-end runs.
+    seed, profile, data_dir, artifacts_dir, method, overrides): these are also the papermill end-to-end
+    runs.
     The template is a copy of notebooks/experiment.ipynb with one inserted cell that raises for seed 1
     (one sweep instead of two: a PPO smoke job costs ~40 s here, most of it the dense spectrum).
     """
@@ -150,9 +151,9 @@ def test_smoke_job_through_papermill_writes_valid_tables_and_manifest(swept, alg
     assert len(injected) == 1
     parameters: dict = {}
     exec(injected[0].source, parameters)  # papermill's injected cell: plain assignments
-    assert {name: parameters[name] for name in ("task", "algo", "seed", "profile", "k", "data_dir",
+    assert {name: parameters[name] for name in ("task", "algo", "seed", "profile", "overrides", "data_dir",
                                                 "artifacts_dir")} == {
-        "task": TASK, "algo": algo, "seed": 0, "profile": "smoke", "k": K,
+        "task": TASK, "algo": algo, "seed": 0, "profile": "smoke", "overrides": {"k": K},
         "data_dir": str((root / "data").resolve()), "artifacts_dir": str((root / "artifacts").resolve())}
     assert not any(o.get("output_type") == "error" for c in executed.cells for o in c.get("outputs", []))
     _assert_tables_valid(root / "data", [run_id])
@@ -172,7 +173,7 @@ def test_smoke_job_through_papermill_writes_valid_tables_and_manifest(swept, alg
 def test_cli_run_smoke_job_returns_0_and_matches_the_notebook(swept, tmp_path, capsys):
     data, artifacts = tmp_path / "data", tmp_path / "artifacts"
     code = cli.main(["run", "--task", TASK, "--algo", "sac", "--seed", "0", "--profile", "smoke",
-                     "--k", str(K), "--data-dir", str(data), "--artifacts-dir", str(artifacts)])
+                     "--set", f"k={K}", "--data-dir", str(data), "--artifacts-dir", str(artifacts)])
     assert code == 0
     run_id = f"{TASK}_sac_smoke_seed0"
     assert run_id in capsys.readouterr().out
@@ -208,6 +209,13 @@ def test_cli_bad_parameters_exit_2_before_any_compute(tmp_path, capsys):
         cli.main(base + ["--task", TASK, "--seed", "1.5"])
     assert exit_info.value.code == 2
     assert "--seed" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exit_info:  # argparse: --set needs FIELD=VALUE
+        cli.main(base + ["--task", TASK, "--set", "k"])
+    assert exit_info.value.code == 2
+    assert "FIELD=VALUE" in capsys.readouterr().err
+    assert cli.main(base + ["--task", TASK, "--set", "no_such_field=3"]) == 2
+    err = capsys.readouterr().err
+    assert "no_such_field" in err and "n_precise" in err
     assert not (tmp_path / "data").exists() and not (tmp_path / "artifacts").exists()
 
 
