@@ -605,8 +605,8 @@ def network_losses(model: BaseAlgorithm, *, sac_grad_through_q: bool = True) -> 
     """The actor's and the critic's losses at the model's parameters (``gradsub.losses.NetworkLoss``).
 
     PPO: clip range and entropy/value coefficients from the model. SAC: alpha = exp(log_ent_coef)
-    as a constant; ``sac_grad_through_q=False`` gives the authors' pre-2024 actor loss (min Q without
-    gradient, FACTS §4).
+    as a constant; ``sac_grad_through_q=False`` gives the actor loss of an earlier version of the
+    authors' code (min Q without gradient; see ``gradsub.losses.sac_actor_loss``).
     """
     from gradsub import losses
 

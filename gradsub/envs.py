@@ -57,7 +57,7 @@ def make_env(task: str | Task, *, render_mode: str | None = None) -> gym.Env:
 
 
 def uses_vec_normalize(task: str | Task, algo: str) -> bool:
-    """VecNormalize wherever the paper used it: PPO on the tasks marked in FACTS §3."""
+    """VecNormalize wherever the paper used it: PPO on the tasks its Appendix (hyperparameters) marks."""
     return check_algo(algo) == "ppo" and get_task(task).ppo.normalize
 
 

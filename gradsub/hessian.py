@@ -1,7 +1,7 @@
 """Gradients and Hessian-vector products of one network's loss, streamed over the data in chunks.
 
-The paper (FACTS §7) builds ONE autograd graph over all N samples and differentiates it twice, so its
-memory grows with N (3.8-7.2 GB at N = 10^6, ENVIRONMENT.md). Here the batch is cut into chunks of
+The paper (Appendix, Lanczos method) builds ONE autograd graph over all N samples and differentiates
+it twice, so its memory grows with N (several GB at N = 10^6). Here the batch is cut into chunks of
 ``chunk_size`` rows; every loss is a mean over rows, so
 
     L(theta) = sum_c (rows_c / N) * L_c(theta)        and likewise for its gradient and Hessian,
@@ -276,13 +276,13 @@ class HessianOperator(LinearOperator):
 
 
 class GraphHessianOperator(LinearOperator):
-    """The paper's Hessian operator (FACTS §7): ONE autograd graph over all N rows, built once.
+    """The paper's Hessian operator (Appendix, Lanczos method): ONE autograd graph over all N rows.
 
     The loss on the whole batch and its gradient (``create_graph=True``) are computed when the
     operator is made; each product is one more backward pass through that retained graph (double
     backward), one vector at a time. Products are cheap (no forward pass), but the graph holds every
-    intermediate of all N rows, so memory grows with N (3.8 GB for a 5.7k-parameter MLP at
-    N = 10^6, ENVIRONMENT.md). Kept as the baseline for ``benchmarks/eigensolver.py``; the analysis
+    intermediate of all N rows, so memory grows with N (several GB for a 5.7k-parameter MLP at
+    N = 10^6). Kept as the baseline for ``benchmarks/eigensolver.py``; the analysis
     uses :class:`HessianOperator`. Same dtype rules and counters as :class:`HessianOperator`
     (``n_data_passes`` counts calls, although no call reads the data again).
     """

@@ -1,11 +1,11 @@
-"""The losses whose gradients and Hessians the paper analyses (FACTS §4), as pure functions of theta.
+"""The losses whose gradients and Hessians the paper analyses (Section 2), as pure functions of theta.
 
 Each network ("actor" or "critic") is analysed on its own: its parameters form ONE flat vector theta
 (1-D, length n, in the order of ``param_names``) and its loss is a function ``fn(theta, batch) -> scalar``
 built with ``torch.func.functional_call``. The parameters of the other network (and SAC's target nets)
 are the module's own, read as constants. Every random quantity the loss needs (SAC's noise, the
 normalised PPO advantages, SAC's TD targets) is drawn or computed once and passed in the batch, so
-``fn`` is deterministic: every Hessian-vector product sees the same function (FACTS §4, last point).
+``fn`` is deterministic: every Hessian-vector product sees the same function.
 
 Conventions:
 - ``Batch = dict[str, Tensor]``, the sample dimension first (N rows). Every loss is a MEAN over the
@@ -19,8 +19,8 @@ Conventions:
   float32 theta then evaluates the same losses in float32).
   One deliberate difference from SB3: SB3's ``preprocess_obs`` casts Box observations with
   ``obs.float()`` (always float32); here they are cast to theta's dtype, so a float64 policy works.
-  Only flat, non-image ``Box`` observation spaces are supported (every task in FACTS §2 has one once
-  dict observations are flattened).
+  Only flat, non-image ``Box`` observation spaces are supported (every task of the paper, Section 4,
+  has one once dict observations are flattened).
 - The modules are never modified: each loss evaluates its own shallow copy of the policy's action
   distribution object (SB3 distributions keep the last distribution as state).
 
@@ -269,7 +269,7 @@ def _observations(obs: Tensor, like: Tensor) -> Tensor:
 
 
 # ---------------------------------------------------------------------------------------------------
-# PPO (SB3's PPO.train and ActorCriticPolicy.evaluate_actions; FACTS §4)
+# PPO (SB3's PPO.train and ActorCriticPolicy.evaluate_actions; the paper, Section 2)
 
 
 def _ppo_distribution(policy: Any, what: str) -> Any:
@@ -304,7 +304,7 @@ def normalize_advantages(advantages: Tensor) -> Tensor:
     """SB3's advantage normalisation: (A - mean(A)) / (std(A) + 1e-8), std unbiased (torch default).
 
     advantages: [N] (or [N, 1]); returns [N]. Normalise over the whole batch the loss is evaluated on
-    (for the precise loss: all N samples once, never per chunk; FACTS §4). As in SB3, a single row
+    (for the precise loss: all N samples once, never per chunk). As in SB3, a single row
     (N = 1) is returned unchanged.
     """
     if not isinstance(advantages, Tensor):
@@ -323,7 +323,7 @@ def normalize_advantages(advantages: Tensor) -> Tensor:
 
 def ppo_actor_loss(policy: nn.Module, param_names: Sequence[str], *, clip_range: float,
                    ent_coef: float) -> NetworkLoss:
-    """PPO's actor loss (FACTS §4), the actor terms of SB3's ``PPO.train``:
+    """PPO's actor loss (the paper, Section 2), the actor terms of SB3's ``PPO.train``:
 
         ratio = exp(log pi(a|s) - old_log_prob)
         L = -mean(min(A * ratio, A * clip(ratio, 1 - clip_range, 1 + clip_range)))
@@ -368,7 +368,7 @@ def ppo_actor_loss(policy: nn.Module, param_names: Sequence[str], *, clip_range:
 
 
 def ppo_critic_loss(policy: nn.Module, param_names: Sequence[str], *, vf_coef: float) -> NetworkLoss:
-    """PPO's critic loss (FACTS §4), SB3's ``vf_coef * F.mse_loss(returns, V(s))`` without value clipping.
+    """PPO's critic loss (the paper, Section 2), SB3's ``vf_coef * F.mse_loss(returns, V(s))`` without value clipping.
 
     L = vf_coef * mean((returns - V(s))^2).
     param_names: the critic's parameters (e.g. mlp_extractor.value_net.*, value_net.*).
@@ -414,7 +414,7 @@ def ppo_log_prob(policy: nn.Module, observations: Tensor, actions: Tensor) -> Te
 
 
 # ---------------------------------------------------------------------------------------------------
-# SAC (SB3's SAC.train, sac/policies.py Actor, ContinuousCritic; FACTS §4)
+# SAC (SB3's SAC.train, sac/policies.py Actor, ContinuousCritic; the paper, Section 2)
 
 
 def _sac_parts(policy: Any, what: str) -> tuple[Any, Any, Any]:
@@ -483,13 +483,13 @@ def _q_values(critic: Any, obs: Tensor, actions: Tensor) -> Tensor:
 
 def sac_actor_loss(policy: nn.Module, param_names: Sequence[str], *, alpha: float,
                    grad_through_q: bool = True) -> NetworkLoss:
-    """SAC's actor loss (FACTS §4), SB3's ``(ent_coef * log_prob - min_qf_pi).mean()``:
+    """SAC's actor loss (the paper, Section 2), SB3's ``(ent_coef * log_prob - min_qf_pi).mean()``:
 
         a~ = tanh(mu(s) + std(s) * noise)       (reparameterised; see _sac_sample for gSDE)
         L = mean(alpha * log pi(a~|s) - min_j Q_j(s, a~))
 
     The critic's parameters are constants; the gradient flows through Q with respect to a~.
-    grad_through_q=False reproduces the authors' code before Feb 2024: min Q without gradient, so
+    grad_through_q=False reproduces an earlier version of the authors' code: min Q without gradient, so
     only the entropy term acts (same value, gradient = that of mean(alpha * log pi(a~|s))).
     alpha: exp(log_ent_coef) at the checkpoint, a constant.
     param_names: the actor's parameters, all starting with "actor.".
@@ -524,7 +524,7 @@ def sac_actor_loss(policy: nn.Module, param_names: Sequence[str], *, alpha: floa
 
 
 def sac_critic_loss(policy: nn.Module, param_names: Sequence[str]) -> NetworkLoss:
-    """SAC's critic loss (FACTS §4), SB3's ``0.5 * sum_j F.mse_loss(Q_j(s, a), y)``:
+    """SAC's critic loss (the paper, Section 2), SB3's ``0.5 * sum_j F.mse_loss(Q_j(s, a), y)``:
 
         L = 0.5 * sum_j mean((Q_j(s, a) - y)^2)      over all Q-nets together ("the critic")
 
@@ -557,7 +557,7 @@ def sac_critic_loss(policy: nn.Module, param_names: Sequence[str]) -> NetworkLos
 
 def sac_critic_targets(policy: nn.Module, next_observations: Tensor, rewards: Tensor, dones: Tensor,
                        noise: Tensor, *, gamma: float, alpha: float, chunk_size: int = 65536) -> Tensor:
-    """SAC's TD targets y [N] (FACTS §4), as in SB3's ``SAC.train`` (no gradient):
+    """SAC's TD targets y [N] (the paper, Section 2), as in SB3's ``SAC.train`` (no gradient):
 
         a' = tanh(mu(s') + std(s') * noise)      (the actor at its current parameters; gSDE: _sac_sample)
         y  = r + (1 - done) * gamma * (min_j Qtarget_j(s', a') - alpha * log pi(a'|s'))

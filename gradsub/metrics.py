@@ -1,4 +1,4 @@
-"""The paper's metrics (FACTS §6): gradient subspace fraction, subspace overlap, random baseline, and
+"""The paper's metrics (Section 3): gradient subspace fraction, subspace overlap, random baseline, and
 the split of a learning curve into training phases.
 
 Every function accepts numpy arrays or torch tensors (any real dtype, any device) and computes in
@@ -50,7 +50,7 @@ def gradient_subspace_fraction(g: Any, V: Any, *, atol: float = ORTHONORMAL_ATOL
 
 
 def mean_gradient_subspace_fraction(G: Any, V: Any, *, atol: float = ORTHONORMAL_ATOL) -> float:
-    """Mean over mini-batch gradients of their subspace fractions (a mean of ratios, FACTS §6).
+    """Mean over mini-batch gradients of their subspace fractions (a mean of ratios, the paper, Section 3).
 
     G: [b, n] (one gradient per row) or a sequence of b gradients [n]. V: [n, k] orthonormal.
     Not the fraction of the mean gradient: each mini-batch gradient is scored, then the scores averaged.
@@ -75,7 +75,7 @@ def mean_gradient_subspace_fraction(G: Any, V: Any, *, atol: float = ORTHONORMAL
 
 
 def subspace_overlap(V1: Any, V2: Any, *, atol: float = ORTHONORMAL_ATOL) -> float:
-    """S_overlap = ||V1^T V2||_F^2 / k = (1/k) sum_i ||V1 V1^T v_i(t2)||^2 (FACTS §6).
+    """S_overlap = ||V1^T V2||_F^2 / k = (1/k) sum_i ||V1 V1^T v_i(t2)||^2 (the paper, Section 3).
 
     V1, V2: [n, k] orthonormal bases of the top-k subspaces at t1 and t2 (same n and k).
     Returns a float in [0, 1]: 1 for the same subspace, 0 for orthogonal ones, k/n expected at random.
@@ -119,12 +119,12 @@ def smooth_returns(steps: Any, returns: Any, window: float = 20_000) -> np.ndarr
 
 def training_phases(steps: Any, returns: Any, window: float = 20_000, *, at: Any = None,
                     start_threshold: float = 0.1, convergence_threshold: float = 0.9) -> np.ndarray:
-    """Label each logged step "initial", "training" or "convergence" (FACTS §6, the authors' criterion).
+    """Label each logged step "initial", "training" or "convergence" (the authors' criterion, Section 4).
 
     steps: [T] non-decreasing environment steps at which the training return was logged; returns: [T].
     window: half-width in steps of the centred smoothing (``smooth_returns``). The authors' code uses
-        ``ConvergenceCriterion(20000, ...)`` with 20,000 steps on EITHER side, which is what FACTS §6
-        calls "a centred 20,000-step window"; pass ``window=10_000`` for a 20,000-step total width.
+        ``ConvergenceCriterion(20000, ...)`` with 20,000 steps on EITHER side, which the paper calls
+        "a centred 20,000-step window"; pass ``window=10_000`` for a 20,000-step total width.
     at: optional steps to label instead of ``steps`` (e.g. the analysed checkpoints), by the same
         boundaries in steps.
     Returns an array of str, one label per step (of ``at`` if given).

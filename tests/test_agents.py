@@ -10,7 +10,7 @@ from stable_baselines3.common.vec_env import VecNormalize
 
 from gradsub import NETWORKS, agents, envs, tasks
 
-# One task of each suite (FACTS §2), cheap ones.
+# One task of each suite (the paper, Section 4), cheap ones.
 SUITE_TASKS = ["Pendulum", "LunarLanderContinuous", "Reacher", "FetchReach", "Ball_in_cup"]
 
 

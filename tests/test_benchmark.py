@@ -1,4 +1,4 @@
-"""The eigensolver benchmark (issue 6) end to end at its ``--quick`` configuration.
+"""The eigensolver benchmark end to end at its ``--quick`` configuration.
 
 One subprocess runs ``benchmarks/eigensolver.py --quick`` into a temporary folder: it trains two
 smoke-sized Pendulum runs (PPO, SAC), then measures the paper's solver, ours (cold and warm) and, when

@@ -293,8 +293,8 @@ def test_mixed_precision_iterates_in_float32_and_meets_tol_in_float64(hessian_ma
 
 def test_mixed_precision_refines_what_float32_cannot_resolve():
     # Top 40 from 1e4 down to 0.1: tol * 0.1 = 1e-5 is ~1e-9 ||H||, far below float32's ~1e-7 ||H||
-    # error per product. The float32 phase stops at its own floor and float64 finishes the job
-    # (before: it spent the whole pass budget trying, and returned converged=False).
+    # error per product. The float32 phase must stop at its own floor and leave the rest to float64,
+    # not spend the whole pass budget trying and return converged=False.
     rng = np.random.default_rng(13)
     lam = np.concatenate([1e4 * np.logspace(0, -5, 40), 0.05 * rng.random(300) - 0.02])
     H = _matrix(np.sort(lam)[::-1], seed=14)
@@ -327,8 +327,8 @@ class _TailNoiseTwin(_TwinOperator):
 
 def test_a_stalled_float32_phase_hands_over_to_the_operators_dtype():
     # Pairs 25-36 sit at 0.5, and float32 noise 1e-3 lives in the span of pairs 27-30: their float32 residuals stay ~1e-3,
-    # above tol * 0.5 = 5e-5, while the floor measured on random vectors is far lower. Before: the
-    # float32 phase spent all 500 passes there and returned converged=False.
+    # above tol * 0.5 = 5e-5, while the floor measured on random vectors is far lower: without the
+    # hand-over the float32 phase would spend all 500 passes there and return converged=False.
     rng = np.random.default_rng(3)
     lam = np.sort(np.concatenate([np.linspace(10.0, 2.0, 24), np.linspace(0.52, 0.48, 12),
                                   0.1 * rng.random(600)]))[::-1]

@@ -306,7 +306,7 @@ def test_sac_gsde_gradients_match_sb3_on_one_row(sb3_float64, monkeypatch):
 
 @pytest.mark.parametrize("use_sde", [False, True], ids=["gaussian", "gsde"])
 def test_sac_actor_without_grad_through_q_is_the_entropy_term(use_sde, sb3_float64, monkeypatch):
-    """grad_through_q=False (the authors' code before Feb 2024): same value, and the gradient of
+    """grad_through_q=False (an earlier version of the authors' code): same value, and the gradient of
     mean(alpha * log pi(a~|s)) alone, computed here by SB3's own actor.action_log_prob."""
     model, actor, _, alpha = _sac(use_sde)
     batch = _sac_batch(1 if use_sde else N_ROWS, seed=4)

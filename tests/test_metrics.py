@@ -1,4 +1,4 @@
-"""gradsub.metrics against closed-form values: FACTS §6's worked cases, exact geometry, the k/n
+"""gradsub.metrics against closed-form values: the paper's worked cases (Section 3), exact geometry, the k/n
 expectation of random subspaces (with tolerances from the known variances), and learning curves whose
 phase boundaries can be worked out by hand."""
 
@@ -40,7 +40,7 @@ def random_basis(rng: np.random.Generator, n: int, k: int) -> np.ndarray:
     return np.linalg.qr(rng.standard_normal((n, k)))[0]
 
 
-# --- subspace overlap: FACTS §6 worked values -------------------------------------------------------
+# --- subspace overlap: the paper's worked values (Section 3) -----------------------------------------
 
 
 def test_overlap_identical_subspaces_is_one():
@@ -59,8 +59,8 @@ def test_overlap_orthogonal_subspaces_is_zero():
 def test_authors_fourth_case_is_refused_and_its_plane_scores_two_thirds():
     # The authors' test scores V1 = {e1, e2} against (e1+e2)/sqrt2 and (e2+e3)/sqrt2 as 0.75, the mean of
     # those two vectors' squared projections (1 and 1/2). The two vectors are not orthogonal (inner
-    # product 1/2), so they are no eigenvector set and the metric must refuse them (FACTS §6; the
-    # issue text's "0.75" is that mis-scored case).
+    # product 1/2), so they are no eigenvector set and the metric must refuse them (the paper,
+    # Section 3, defines S_overlap for orthonormal eigenvectors).
     V1 = basis(e(0, 3), e(1, 3))
     skewed = basis((e(0, 3) + e(1, 3)) / math.sqrt(2), (e(1, 3) + e(2, 3)) / math.sqrt(2))
     with pytest.raises(ValueError, match=r"V2 \[3, 2\] does not have orthonormal columns.*0\.5"):

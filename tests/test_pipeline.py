@@ -1,4 +1,4 @@
-"""The job pipeline end to end (issue #4): papermill, the CLI, resumption, determinism, parameter
+"""The job pipeline end to end: papermill, the CLI, resumption, determinism, parameter
 validation and the Dask sweep, on Pendulum at the ``smoke`` profile in temporary folders.
 
 Cost: every run with the registry's PPO networks computes the full Hessian spectrum of its last

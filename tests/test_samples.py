@@ -1,4 +1,4 @@
-"""Analysis data at a checkpoint (FACTS §5): shapes, normalisation, sources, determinism."""
+"""Analysis data at a checkpoint (the paper, Section 4): shapes, normalisation, sources, determinism."""
 
 import numpy as np
 import pytest

@@ -1,8 +1,8 @@
 """Top-k eigenpairs of a symmetric operator (the Hessian of one network's loss).
 
-"Top" means the k LARGEST ALGEBRAIC eigenvalues (paper, FACTS.md §6): large negative curvature
-is never returned unless fewer than k eigenvalues exceed it. Three methods, registered in
-:data:`METHODS`, share one interface, :func:`top_eigenpairs`, and accept any symmetric
+"Top" means the k LARGEST ALGEBRAIC eigenvalues (the paper, Appendix: Lanczos method): large
+negative curvature is never returned unless fewer than k eigenvalues exceed it. Three methods,
+registered in :data:`METHODS`, share one interface, :func:`top_eigenpairs`, and accept any symmetric
 ``scipy.sparse.linalg.LinearOperator`` of shape ``(n, n)``:
 
 ``"arpack"``
@@ -23,7 +23,7 @@ is never returned unless fewer than k eigenvalues exceed it. Three methods, regi
     - mixed precision (``precision="auto"``): float32 products for the iteration, which cost about
       0.43 of float64 ones on CPU; their error is measured on a row subsample and the result is
       accepted only if residual + 2 * error meets tol, else refined in the operator's dtype (also
-      when the float32 phase stalls: ``_STALL_PASSES`` passes without a new converged pair);
+      when the float32 phase stalls: ``iteration.STALL_PASSES`` passes without a new converged pair);
     - block-diagonal operators (``blocks="auto"``): the SAC critic's Hessian is exactly
       block-diagonal (two independent Q-nets). One probe product finds the blocks; each block gets
       its own Krylov space, and every operator column carries one vector of EACH block, so a
@@ -41,25 +41,13 @@ eps**(2/3); the relative floor here only matters for eigenvalues within ~1e-11 |
 :class:`SolverStats` records the TRUE relative residual of every returned pair, by default from
 one extra block product after the solve in the operator's dtype, counted apart from the solver's.
 
-What bounds the cost (measured on a trained PPO actor Hessian, Walker2D, n = 5,708, dense, k = 100,
-tol 1e-4; its top-100 eigenvalues fall only from 1.5 to 0.084, so the end of the top k sits in a
-flat part of the spectrum):
-
-    ARPACK (ncv 201)                               457 products
-    single-vector Lanczos, never restarted         405
-    "block", b = 4 / 8 / 16 / 40                   456 / 488 / 560 / 801 products,
-                                                   114 / 61 / 35 / 23 passes
-    cold start from a 1/8 (1/2) row subsample's    1,200 (1,300) products-equivalent in all
-      top-100 eigenvectors (overlap 0.49, 0.71)
-    warm start, previous checkpoint (50k steps     same as cold when drawn from their span;
-      earlier, overlap 0.42)                       1,129 products as a basis
-    warm basis capturing 99.99 / 99.9999 % of      547 / 330 products
-      the top-100 subspace
-
-So a Krylov method needs about 4-5 k products whatever its start, unless the start is nearly
-exact, and the cheapest block size minimises products + passes * c0 / c1 (c0: a pass's fixed cost,
-c1: one more vector; c0 ~ c1 for ``HessianOperator`` in float32): b = 6-8, the default 8.
-Fewer passes need larger blocks and more products (b = 40: 23 passes, 1.7x the products).
+What bounds the cost (``benchmarks/eigensolver.py`` measures it; its results are in
+``data/benchmarks/``): on a trained actor's Hessian the end of the top k sits in a flat part of the
+spectrum, so a Krylov method, ARPACK or "block", needs about 4-5 k products whatever its start,
+unless the start is nearly exact (a warm start from the previous checkpoint, or from a row
+subsample's eigenvectors, is not). The cheapest block size minimises products + passes * c0 / c1
+(c0: a pass's fixed cost, c1: one more vector; c0 ~ c1 for ``HessianOperator`` in float32):
+b = 6-8, the default 8. Fewer passes need larger blocks and more products.
 
 All solver arithmetic is float64 numpy. An operator of another dtype is called with blocks cast to
 its dtype and its results are cast back; a float32 operator limits the attainable residual to about

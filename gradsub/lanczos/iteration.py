@@ -22,8 +22,8 @@ __all__ = ["BlockSettings", "IterationResult", "STALL_PASSES", "iterate"]
 
 # The float32 phase hands over to the operator's dtype after this many iterations without a new
 # converged pair among the top k (once the basis holds k + guard vectors): a few pairs at the end of a
-# flat tail can stall there for hundreds of passes (Finger-spin SAC critic, 2,048 rows, step 10k: 190
-# passes with 4 pairs left per Q-net at 3034fec; with the hand-over 80 passes, 104 s instead of 550 s).
+# flat tail can stall there for hundreds of passes (seen on a SAC critic), which the operator's dtype
+# resolves in a few dozen.
 STALL_PASSES = 25
 
 

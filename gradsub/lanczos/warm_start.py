@@ -15,9 +15,9 @@ from gradsub.lanczos.subspace import Subspace, expand, orthonormal_complement
 
 __all__ = ["WARM_LEAK", "start"]
 
-# A warm start is used as a basis when H maps vectors of its span into it up to this relative part.
-# On the PPO actor Hessian (package notes) a basis with leak 1e-2 needed 547 products (cold: 488),
-# 3e-3: 433, 1e-3: 330; above ~5e-3 a Krylov start from the span is cheaper.
+# A warm start is used as a basis when H maps vectors of its span into it up to this relative part:
+# on a trained actor's Hessian (benchmarks/eigensolver.py) a basis leaking more than about 5e-3 costs
+# more products than a Krylov start from its span, one leaking less saves some.
 WARM_LEAK = 3e-3
 
 

@@ -15,7 +15,7 @@ __all__ = ["BENCHMARK_COLUMNS", "BENCHMARK_TARGETS", "BENCHMARK_TARGET_N", "MEMO
            "peers_summary", "sample_decade"]
 
 # The benchmark's method names (its rows; benchmarks/eigensolver.py, a test keeps them equal): ours, and
-# the peer libraries measured beside the paper's method (issue 18).
+# the peer libraries measured beside the paper's method.
 OUR_METHODS = ("block cold", "block warm")
 PEER_METHODS = ("curvlinops", "hessian-eigenthings")
 # The issue's rule: a peer's Hessian-vector product replaces ours if it is at most this much slower
@@ -109,7 +109,7 @@ def benchmark_memory(folder: Path | None = None) -> pd.DataFrame:
     return pd.DataFrame(rows).reindex(columns=columns)
 
 
-# --- the peers beside ours (issue 18) -------------------------------------------------------------------
+# --- the peers beside ours ------------------------------------------------------------------------------
 
 # The operator race's columns (peer's seconds per product over ours'): single vectors, and blocks (a
 # peer without a block product pays one call per vector there).
