@@ -1,11 +1,11 @@
 """The paper's eigensolver against ours and two peer libraries, side by side in one run, on real
-checkpoints (issues 6 and 18).
+checkpoints.
 
 Five methods find the top-k eigenpairs of one network's loss Hessian on a checkpoint's frozen
-analysis data (the precise sample of FACTS §5, drawn exactly as the analysis draws it):
+analysis data (the precise sample of the paper, Section 4, drawn exactly as the analysis draws it):
 
 ``paper``
-    FACTS §7: ``gradsub.hessian.GraphHessianOperator`` (ONE autograd graph over all N rows, float32
+    Appendix: ``gradsub.hessian.GraphHessianOperator`` (ONE autograd graph over all N rows, float32
     policy, double backward per vector) + ``gradsub.lanczos.top_eigenpairs(method="arpack")``
     (``eigsh`` which="LA", tol=1e-4, maxiter=500, ncv default).
 ``block cold``
@@ -90,7 +90,7 @@ Pendulum, the ``smoke`` profile (its shrunken hyperparameters) trained to 512 st
 
 Usage (``make bench`` installs the peers' extra, then runs the full configuration):
 
-    python benchmarks/eigensolver.py                    # the full configuration (issue 6)
+    python benchmarks/eigensolver.py                    # the full configuration
     python benchmarks/eigensolver.py --networks ppo-actor --n 10000
     python benchmarks/eigensolver.py --quick --out /tmp/bench.csv
 
@@ -102,8 +102,8 @@ others, so the configurations may be measured one command at a time (the sidecar
 earlier commands; every row carries its own machine, torch and commit). Run one benchmark at a time on an otherwise idle machine: the ratios
 compare wall times.
 
-Cost (the 2-core CPU machine, one thread per process). Measured 2026-11-24 while two sweep jobs shared
-the cores (load 3.5; an idle machine is faster): PPO actor, Walker2D, N = 10^4, k = 100: the whole
+Cost (the 2-core CPU machine, one thread per process, measured while two sweep jobs shared the
+cores; an idle machine is faster): PPO actor, Walker2D, N = 10^4, k = 100: the whole
 command 2.5 min (per worker 11 s to collect the sample, 13-20 s to solve, 2-7 s to check the residuals);
 SAC critic, HalfCheetah, N = 2,048, k = 100: 3.5 min (solves 24-27 s; the residual check that
 ``top_eigenpairs`` makes after the solve, k products in the operator's dtype, took 8 s for the paper's

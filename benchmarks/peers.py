@@ -7,7 +7,7 @@ The peers (the optional extra ``bench``):
     empirical risk over a list of mini-batches ``(X, y)``, each batch's product weighted by its rows
     / N (``loss_func.reduction == "mean"``); a block of vectors is one ``vmap`` of a forward-over-
     reverse product (``jvp`` of ``jacrev``) per batch. ``.to_scipy()`` gives a scipy LinearOperator,
-    solved here with the paper's ``eigsh`` settings (FACTS §7: k, which="LA", tol=1e-4, maxiter=500)
+    solved here with the paper's ``eigsh`` settings (its Appendix: k, which="LA", tol=1e-4, maxiter=500)
     through ``gradsub.lanczos.top_eigenpairs(method="arpack")``, the same call as the paper's row.
 ``hessian-eigenthings``
     ``hessian_eigenthings.HessianOperator(model, dataloader, loss_fn)``: the Hessian of
