@@ -196,7 +196,7 @@ def operator_verdict(folder: Path | None = None, peer: str = "curvlinops") -> di
 
 def _span(values) -> str:
     """"1.23x" or "1.23x to 4.56x" over the finite values; "n/a" when there are none."""
-    values = np.asarray(values, dtype=float)
+    values = np.asarray(values, dtype=float).ravel()
     values = values[np.isfinite(values)]
     if values.size == 0:
         return "n/a"
@@ -217,13 +217,14 @@ def peers_summary(folder: Path | None = None) -> dict[str, str]:
         if not len(rows):
             out[peer] = f"{peer}: not measured yet"
             continue
-        vectors = rows[[PEER_RACE["matvec_ratio_float32"], PEER_RACE["matvec_ratio_float64"]]]
-        blocks = rows[[PEER_RACE["block_ratio_float32"], PEER_RACE["block_ratio_float64"]]]
+        vectors = _span(rows[[PEER_RACE["matvec_ratio_float32"], PEER_RACE["matvec_ratio_float64"]]])
+        blocks = _span(rows[[PEER_RACE["block_ratio_float32"], PEER_RACE["block_ratio_float64"]]])
+        race = " and ".join([f"{vectors} for single vectors"] * (vectors != "n/a")
+                            + [f"{blocks} in blocks"] * (blocks != "n/a"))
         out[peer] = (f"{peer} took {_span(rows['time / ours cold'])} the time of our cold solve, "
                      f"{_span(rows['time / ours warm'])} that of our warm one and {_span(rows['time / paper'])} "
                      f"that of the paper's method, with {_span(rows['peak / ours cold'])} our cold solve's peak "
-                     f"memory; per Hessian-vector product it took {_span(vectors.to_numpy().ravel())} our time "
-                     f"for single vectors and {_span(blocks.to_numpy().ravel())} in blocks")
+                     f"memory" + (f"; per Hessian-vector product, against ours, it took {race}" if race else ""))
     verdict = operator_verdict(folder, "curvlinops")
     if not verdict["measured"]:
         out["verdict"] = "curvlinops' product has not been raced against ours yet"
