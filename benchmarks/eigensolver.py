@@ -164,13 +164,13 @@ class RunSetup:
 
     def profile_settings(self):
         """The training profile (its sample sizes are not used: workers pass N themselves)."""
-        from gradsub import tasks
+        from gradsub import profiles
 
         steps = (0, self.previous_step, self.total_steps) if self.previous_step else (0, self.total_steps)
         overrides = dict(total_steps=self.total_steps, checkpoint_steps=steps)
         if self.algo_overrides is not None:
             overrides["algo_overrides"] = self.algo_overrides
-        return tasks.get_profile(self.task, self.algo, self.profile, **overrides)
+        return profiles.get_profile(self.task, self.algo, self.profile, **overrides)
 
     def run_dir(self, artifacts: Path, quick: bool) -> Path:
         return artifacts / f"{'quick-' if quick else ''}{self.algo}-{self.task}"

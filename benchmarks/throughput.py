@@ -1,15 +1,16 @@
 """Training throughput (env steps/s) of SB3 PPO and SAC, with several training processes side by side.
 
-The cpu profile sizes its training runs from steps/s measured per task (``gradsub.tasks.CPU_THROUGHPUT``)
-and assumes two one-thread jobs share the machine's two cores. This script measures that situation:
+The cpu profile's plan (``benchmarks/plan_cpu.py``) sizes its training runs from steps/s measured per
+task (this script's table, else the plan's ``SHORT_WINDOW_RATES``) and assumes two one-thread jobs share
+the machine's two cores. This script measures that situation:
 for each (task, algo) it starts ``--parallel`` processes at once, each one thread, each building the
 registry's model (cpu-profile hyperparameters) and timing ``--steps`` steps of ``learn``: for SAC after
 its ``learning_starts`` random steps (not timed, as the profile counts them free), for PPO whole
 rollouts with their updates. Every process reports its own rate; the table has one row per process.
 
-A short window overstates whole runs (the rate falls as a run goes on), so the cpu profile plans with
-``CPU_THROUGHPUT`` times ``tasks.CPU_WHOLE_RUN``, the whole-run share measured in a clean two-job sweep
-(see its comment). Use this script to compare machines and settings.
+A short window overstates whole runs (the rate falls as a run goes on), so the plan multiplies it by
+``WHOLE_RUN``, the whole-run share measured in a clean two-job sweep. Use this script to compare
+machines and settings.
 
     python benchmarks/throughput.py --tasks HalfCheetah Finger-spin --algos sac --parallel 2
 
@@ -34,11 +35,11 @@ def measure(spec: dict) -> dict:
     """One process: build the task's model and time ``steps`` training steps."""
     import torch
 
-    from gradsub import agents, envs, tasks
+    from gradsub import agents, envs, profiles, tasks
 
     torch.set_num_threads(1)
     task, algo, steps = tasks.get_task(spec["task"]), spec["algo"], spec["steps"]
-    profile = tasks.get_profile(task, algo, "cpu")
+    profile = profiles.get_profile(task, algo, "cpu")
     config = agents.resolve_config(task, algo, profile)
     env = envs.make_vec_env(task, algo, seed=spec["process"])
     try:

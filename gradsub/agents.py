@@ -54,7 +54,8 @@ from stable_baselines3.common.vec_env import VecEnv, VecNormalize, sync_envs_nor
 from tqdm.auto import tqdm
 
 from gradsub import NETWORKS, envs
-from gradsub.tasks import PPOConfig, Profile, SACConfig, Task, algo_config, check_algo, get_profile, get_task
+from gradsub.profiles import Profile, get_profile
+from gradsub.tasks import PPOConfig, SACConfig, Task, algo_config, check_algo, get_task
 
 __all__ = [
     "Checkpoint",

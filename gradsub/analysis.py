@@ -1,8 +1,9 @@
-"""One checkpoint in, every metric of the paper out (FACTS §6), with no file I/O.
+"""One checkpoint in, every metric of the paper out (the paper, Section 3), with no file I/O.
 
 For each network (actor, critic) the Hessian of its loss is estimated on two data sets, the precise
-sample and the mini-batch sample (FACTS §5); its top-k eigenvectors span the subspaces, and the
-gradient subspace fraction is measured for the four (gradient, Hessian) combinations at every k level.
+sample and the mini-batch sample (the paper, Section 4); its top-k eigenvectors span the subspaces, and the
+gradient subspace fraction is measured for the four (gradient, Hessian) combinations at every k level,
+and with the gradient of an independent precise sample (cross-fitted) against the precise Hessian.
 Subspace overlaps between checkpoints are computed after the run from the precise eigenvectors.
 """
 
@@ -17,6 +18,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from gradsub import NETWORKS
 from gradsub.hessian import HessianOperator, gradient
 from gradsub.lanczos import Eigenpairs, full_spectrum, top_eigenpairs
 from gradsub.losses import NetworkLoss
@@ -26,13 +28,15 @@ from gradsub.metrics import (
     random_baseline,
     subspace_overlap,
 )
-from gradsub.tasks import SPECTRUM_MAX_PARAMS, SPECTRUM_ROWS
 
 __all__ = ["AnalysisSettings", "CheckpointAnalysis", "analyse_checkpoint", "overlap_frame", "K_LEVELS"]
 
-NETWORKS = ("actor", "critic")
 ESTIMATES = ("precise", "minibatch")
-K_LEVELS = (1, 2, 5, 10, 20, 50, 100)  # FACTS §6
+K_LEVELS = (1, 2, 5, 10, 20, 50, 100)
+# Networks up to this size get their full spectrum (Figure 1) at the last checkpoint, on the first
+# SPECTRUM_ROWS precise rows (the paper's explicit Hessians are of the small PPO networks).
+SPECTRUM_MAX_PARAMS = 6_000
+SPECTRUM_ROWS = 10_000
 
 
 @dataclasses.dataclass(frozen=True)
@@ -83,14 +87,18 @@ def analyse_checkpoint(
     settings: AnalysisSettings,
     warm_start: Mapping[tuple[str, str], np.ndarray] | None = None,
     spectrum: bool = False,
+    independent: Mapping[str, dict] | None = None,
 ) -> CheckpointAnalysis:
     """Analyse one checkpoint.
 
     losses[network]: the network's loss at the checkpoint's parameters.
     precise[network]: the precise sample (PPO: N on-policy steps; SAC: the replay buffer).
     minibatches[network]: the mini-batches (each with its own advantage normalisation for PPO).
-    minibatch_hessian[network]: all mini-batch samples together (the "mini-batch Hessian", FACTS §5).
+    minibatch_hessian[network]: all mini-batch samples together (the "mini-batch Hessian" of the paper, Section 4).
     warm_start[(network, hessian)]: eigenvectors of the previous checkpoint (n x k), if any.
+    independent[network]: a second precise sample of the same size (None: none): its gradient gives the
+    cross-fitted S_frac (gradient "independent", precise Hessian), free of the upward bias the precise
+    gradient has from sharing the Hessian's rows.
     spectrum: also compute the full spectrum of the precise Hessian of networks up to
     ``settings.dense_max_params`` parameters, on its first ``settings.spectrum_rows`` rows.
     Products are computed in the dtype of ``loss.theta`` (the job uses float64: tol = 1e-4 on the
@@ -139,11 +147,15 @@ def analyse_checkpoint(
             "minibatch": np.stack([gradient(loss, b, chunk_size=chunk).double().numpy()
                                    for b in minibatches[network]]),
         }
-        for k, g_name, h_name in itertools.product(settings.k_levels(n_params), ESTIMATES, ESTIMATES):
+        pairs_measured = list(itertools.product(ESTIMATES, ESTIMATES))
+        if independent is not None:
+            gradients["independent"] = gradient(loss, independent[network], chunk_size=chunk).double().numpy()
+            pairs_measured.append(("independent", "precise"))
+        for k, (g_name, h_name) in itertools.product(settings.k_levels(n_params), pairs_measured):
             basis = subspaces[(network, h_name)].vectors[:, :k]
             g = gradients[g_name]
-            value = (gradient_subspace_fraction(g, basis) if g_name == "precise"
-                     else mean_gradient_subspace_fraction(g, basis))
+            value = (mean_gradient_subspace_fraction(g, basis) if g_name == "minibatch"
+                     else gradient_subspace_fraction(g, basis))
             rows["gradient_subspace_fraction"].append({
                 "step": step, "network": network, "k": k, "gradient": g_name, "hessian": h_name,
                 "value": float(value), "random_baseline": random_baseline(k, n_params),

@@ -11,7 +11,7 @@ __all__ = ["main"]
 
 def _add_job_arguments(parser: argparse.ArgumentParser) -> None:
     from gradsub.lanczos import DEFAULT_METHOD, METHODS, SCALABLE_METHODS
-    from gradsub.tasks import PROFILES
+    from gradsub.profiles import PROFILES
 
     parser.add_argument("--profile", required=True, help=f"scale profile: {', '.join(PROFILES)}")
     parser.add_argument("--data-dir", default="data", help="where tables and the manifest go (default: data)")
@@ -74,7 +74,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     try:
         if args.command == "tasks":
-            from gradsub.tasks import format_task_table
+            from gradsub.profiles import format_task_table
 
             print(format_task_table())
         elif args.command == "run":

@@ -24,7 +24,7 @@ import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
-from gradsub import NETWORKS, agents, results, samples, tasks
+from gradsub import NETWORKS, agents, profiles, results, samples, tasks
 from gradsub.analysis import AnalysisSettings, CheckpointAnalysis, analyse_checkpoint, overlap_frame
 from gradsub.lanczos import DEFAULT_METHOD, SCALABLE_METHODS
 
@@ -35,7 +35,7 @@ __all__ = ["Job", "run_job"]
 class Job:
     """A validated (task, algo, seed, profile) job with its folders and profile overrides.
 
-    overrides: profile fields replaced for this job (names of ``gradsub.tasks.Profile`` fields),
+    overrides: profile fields replaced for this job (names of ``gradsub.profiles.Profile`` fields),
     stored sorted so that equal jobs hash equally.
     """
 
@@ -57,7 +57,7 @@ class Job:
         """
         task_name = tasks.get_task(task).name
         algo = tasks.check_algo(algo)
-        profile = tasks.check_profile(profile)
+        profile = profiles.check_profile(profile)
         if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or seed < 0:
             raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
         if method not in SCALABLE_METHODS:
@@ -85,8 +85,8 @@ class Job:
     def run_dir(self) -> Path:
         return self.artifacts_dir / self.key.run_id
 
-    def settings(self) -> tasks.Profile:
-        return tasks.get_profile(self.task, self.algo, self.profile, **dict(self.overrides))
+    def settings(self) -> profiles.Profile:
+        return profiles.get_profile(self.task, self.algo, self.profile, **dict(self.overrides))
 
     def analysis_settings(self) -> AnalysisSettings:
         profile = self.settings()
@@ -182,7 +182,7 @@ def _analyse_cached(job: Job, step: int, settings: AnalysisSettings, warm, *, sp
     checkpoint.model.policy.to(torch.float64)
     losses = agents.network_losses(checkpoint.model)
     result = analyse_checkpoint(step, losses, data.precise, data.minibatches, data.minibatch_hessian,
-                                settings, warm_start=warm, spectrum=spectrum)
+                                settings, warm_start=warm, spectrum=spectrum, independent=data.independent)
     extra = pd.DataFrame([{"stage": "samples", "step": step, "seconds": sampled - started}])
     result = dataclasses.replace(
         result, frames={**result.frames, "timings": pd.concat([extra, result.frames["timings"]],

@@ -438,11 +438,11 @@ def _scale_rows(table: pd.DataFrame, tol: float = 1e-4) -> pd.DataFrame:
 def _log_axes(grid, *, y: bool = False) -> None:
     """Log axes labelled at powers of ten only (labelled minor ticks would collide)."""
     for ax in grid.axes.flat:
-        for axis, scale in ((ax.xaxis, ax.set_xscale), (ax.yaxis, ax.set_yscale) if y else (None, None)):
-            if axis is None:
-                continue
-            scale("log")
-            axis.set_minor_formatter(NullFormatter())
+        ax.set_xscale("log")
+        ax.xaxis.set_minor_formatter(NullFormatter())
+        if y:
+            ax.set_yscale("log")
+            ax.yaxis.set_minor_formatter(NullFormatter())
 
 
 def fraction_against_n(table: pd.DataFrame) -> plt.Figure:

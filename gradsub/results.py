@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from gradsub import NETWORKS, tasks
+from gradsub import NETWORKS, profiles, tasks
 
 __all__ = [
     "RUN_COLUMNS",
@@ -32,6 +32,7 @@ __all__ = [
     "SCHEMAS",
     "MANIFEST_COLUMNS",
     "Column",
+    "JOB_TABLES",
     "KEYS",
     "RunKey",
     "atomic_write_bytes",
@@ -92,7 +93,7 @@ RUN_COLUMNS: tuple[Column, ...] = (
     Column("algo", "str", " or ".join(tasks.ALGOS), tasks.ALGOS),
     Column("seed", "int", "training seed", lower=0),
     Column("profile", "str", "scale profile (gradsub.tasks); scale: the scale-validation grid (gradsub.scale)",
-           tasks.PROFILES + (SCALE_PROFILE,)),
+           profiles.PROFILES + (SCALE_PROFILE,)),
 )
 
 SCHEMAS: dict[str, tuple[Column, ...]] = {
@@ -121,7 +122,9 @@ SCHEMAS: dict[str, tuple[Column, ...]] = {
         _STEP,
         _NETWORK,
         _K,
-        Column("gradient", "str", "data the gradient is estimated on", _ESTIMATE),
+        Column("gradient", "str", "data the gradient is estimated on: precise (the precise Hessian's own rows), "
+                                  "independent (N other rows: cross-fitted, with the precise Hessian only), "
+                                  "minibatch", _ESTIMATE + ("independent",)),
         Column("hessian", "str", "data the Hessian eigenvectors come from", _ESTIMATE),
         Column(
             "value",
@@ -200,6 +203,9 @@ SCHEMAS: dict[str, tuple[Column, ...]] = {
         Column("git_commit", "str", "commit of the code that solved this cell"),
     ),
 }
+
+# The tables one (task, algo, seed, profile) job writes (sample_size is the scale grid's, gradsub.scale).
+JOB_TABLES = tuple(table for table in SCHEMAS if table != "sample_size")
 
 _RUN_KEY = ("task", "algo", "seed", "profile")
 # Columns that identify a row of each table: rows are sorted by them and must be unique.

@@ -1,4 +1,4 @@
-"""The data a checkpoint is analysed on (FACTS §5), with every random quantity drawn once.
+"""The data a checkpoint is analysed on (the paper, Section 4), with every random quantity drawn once.
 
     data = analysis_data(checkpoint, profile, seed=123)
     data.precise["actor"], data.minibatches["critic"][0], data.minibatch_hessian["actor"]
@@ -38,6 +38,11 @@ over one rollout of the initial policy (as training's first rollout does) and fr
 step-0 analysis; ``warm_step0_normalization=False`` keeps the saved ones. ``info["vecnormalize"]``
 records which.
 
+The independent precise sample (``AnalysisData.independent``) gives the cross-fitted gradient: with the
+gradient of the Hessian's own rows, S_frac is biased upwards where N is not much larger than the
+parameter count. PPO: a second fresh rollout of N steps; SAC: N replay rows disjoint from the precise
+ones, with their own noise (none when the buffer holds fewer than 2N rows).
+
 Everything random comes from ``seed`` through independent streams (``numpy.random.SeedSequence``):
 the same checkpoint and seed give identical batches.
 """
@@ -59,16 +64,16 @@ from stable_baselines3.common.callbacks import BaseCallback
 from stable_baselines3.common.type_aliases import TrainFreq, TrainFrequencyUnit
 from stable_baselines3.common.vec_env import VecNormalize
 
+from gradsub import NETWORKS
 from gradsub.agents import Checkpoint, entropy_coefficient
-from gradsub.tasks import Profile
+from gradsub.profiles import Profile
 
 __all__ = ["Batch", "AnalysisData", "RowPool", "analysis_data", "precise_batch", "minibatches", "concat_batches",
            "row_pool"]
 
 Batch = dict[str, torch.Tensor]
-NETWORKS = ("actor", "critic")
-PAPER_SAC_MINIBATCH_SAMPLES = 2048  # FACTS §5
-PAPER_SAC_RANDOM_TRANSITIONS = 50_000  # FACTS §5
+PAPER_SAC_MINIBATCH_SAMPLES = 2048  # the paper, Section 4
+PAPER_SAC_RANDOM_TRANSITIONS = 50_000  # the paper, Section 4
 
 
 @dataclasses.dataclass(frozen=True)
@@ -77,6 +82,8 @@ class AnalysisData:
 
     precise[network]: the precise sample. minibatches[network]: the mini-batches (list of Batch).
     minibatch_hessian[network]: all mini-batch rows together (the "mini-batch Hessian" data).
+    independent[network]: a second precise sample of the same size, independent of the first, for the
+    cross-fitted gradient; None where the SAC buffer holds too few rows besides the precise ones.
     info: how they were made (sources, sizes, gamma/lambda, seed), for the record.
     """
 
@@ -84,6 +91,7 @@ class AnalysisData:
     minibatches: dict[str, list[Batch]]
     minibatch_hessian: dict[str, Batch]
     info: dict[str, Any]
+    independent: dict[str, Batch] | None = None
 
 
 def concat_batches(batches: list[Batch]) -> Batch:
@@ -212,7 +220,7 @@ def _ppo_batch(rows: dict[str, np.ndarray], normalize: bool = True) -> Batch:
 def _ppo_precise(checkpoint: Checkpoint, n: int, seed: int) -> Batch:
     model = checkpoint.model
     rows = _ppo_rows(checkpoint, n, seed, model.gamma, model.gae_lambda)
-    return _ppo_batch(rows)  # normalised once over all N (FACTS §4)
+    return _ppo_batch(rows)  # normalised once over all N (as the precise loss of the paper, Section 4)
 
 
 # --- SAC ------------------------------------------------------------------------------------------
@@ -263,14 +271,24 @@ def _sac_source(checkpoint: Checkpoint, n_random: int, seed: int) -> _SacSource:
     return _SacSource(buffer, _replay_indices(buffer), "random")
 
 
-def _sac_precise_rows(src: _SacSource, n_precise: int, seed: int) -> tuple[dict[str, np.ndarray], str]:
-    """All rows of the source, or a uniform subsample of ``n_precise`` without replacement."""
+def _sac_precise_rows(src: _SacSource, n_precise: int, seed: int) -> tuple[np.ndarray, str]:
+    """Buffer indices of all rows of the source, or of a uniform subsample of ``n_precise`` without
+    replacement."""
     idx, source = src.indices, src.source
     if len(idx) > n_precise:
         pick = np.random.default_rng(seed).choice(len(idx), size=int(n_precise), replace=False)
         idx = idx[np.sort(pick)]
         source += "_subsample"
-    return _buffer_rows(src.buffer, idx), source
+    return idx, source
+
+
+def _sac_independent_rows(src: _SacSource, taken: np.ndarray, seed: int) -> np.ndarray | None:
+    """Buffer indices of as many rows as ``taken``, drawn uniformly from the rows NOT taken (None when
+    fewer remain: the precise sample holds most of the buffer)."""
+    rest = np.setdiff1d(src.indices, taken)
+    if len(rest) < len(taken):
+        return None
+    return np.sort(np.random.default_rng(seed).choice(rest, size=len(taken), replace=False))
 
 
 def _normalize(checkpoint: Checkpoint, rows: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
@@ -314,8 +332,10 @@ def _sac_minibatch_rows(src: _SacSource, n_batches: int, batch_size: int, seed: 
 
 # --- public API -----------------------------------------------------------------------------------
 # Random streams of seed: 0 rollouts / random transitions, 1 subsample, 2 SAC precise noise,
-# 3 mini-batch rollout or draws, 4 mini-batch permutation / noise, 5 step-0 normalisation warm-up.
-_N_STREAMS = 6
+# 3 mini-batch rollout or draws, 4 mini-batch permutation / noise, 5 step-0 normalisation warm-up,
+# 6 the independent precise sample (PPO rollouts; SAC rows and their noise). Spawned children are fixed by
+# their index, so adding a stream leaves the others' draws unchanged.
+_N_STREAMS = 7
 
 
 def _check_algo(checkpoint: Checkpoint) -> str:
@@ -330,10 +350,21 @@ def _precise(checkpoint: Checkpoint, streams: list[int], n_precise: int, src: _S
     if _check_algo(checkpoint) == "ppo":
         batch = _ppo_precise(checkpoint, int(n_precise), streams[0])
         return {"actor": batch, "critic": batch}, {"precise_source": "rollouts", "n_precise": int(n_precise)}
-    rows, source = _sac_precise_rows(src, n_precise, streams[1])
-    info = {"precise_source": source, "n_precise": int(len(rows["rewards"])),
-            "replay_size": int(checkpoint.replay_size)}
-    return _sac_batches(checkpoint, rows, streams[2]), info
+    idx, source = _sac_precise_rows(src, n_precise, streams[1])
+    info = {"precise_source": source, "n_precise": int(len(idx)), "replay_size": int(checkpoint.replay_size)}
+    return _sac_batches(checkpoint, _buffer_rows(src.buffer, idx), streams[2]), info
+
+
+def _independent(checkpoint: Checkpoint, streams: list[int], n_precise: int, src: _SacSource | None):
+    """A second precise sample of the same size, independent of the first (cross-fitting): PPO a fresh
+    rollout of N steps, SAC N replay rows disjoint from the precise ones (None when the buffer has too few)."""
+    if _check_algo(checkpoint) == "ppo":
+        batch = _ppo_precise(checkpoint, int(n_precise), streams[6])
+        return {"actor": batch, "critic": batch}
+    taken, _ = _sac_precise_rows(src, n_precise, streams[1])
+    choose, noise = _streams(streams[6], 2)
+    idx = _sac_independent_rows(src, taken, choose)
+    return None if idx is None else _sac_batches(checkpoint, _buffer_rows(src.buffer, idx), noise)
 
 
 def _minibatches(checkpoint: Checkpoint, streams: list[int], src: _SacSource | None, sac_minibatch_samples: int,
@@ -388,7 +419,8 @@ def minibatches(checkpoint: Checkpoint, seed: int, *, n_random: int = PAPER_SAC_
 
 def analysis_data(checkpoint: Checkpoint, profile: Profile, seed: int, *, minibatch_gamma: float | None = None,
                   minibatch_gae_lambda: float | None = None, warm_step0_normalization: bool = True) -> AnalysisData:
-    """Precise sample, mini-batches and mini-batch-Hessian data of one checkpoint (FACTS §5).
+    """Precise sample (and an independent one), mini-batches and mini-batch-Hessian data of one checkpoint
+    (the paper, Section 4).
 
     profile: supplies n_precise, n_random and sac_minibatch_samples. seed: fixes every random draw.
     minibatch_gamma / minibatch_gae_lambda: PPO mini-batch GAE settings (default: the agent's; the
@@ -402,6 +434,7 @@ def analysis_data(checkpoint: Checkpoint, profile: Profile, seed: int, *, miniba
     with _step0_normalization(checkpoint, streams[5], warm_step0_normalization) as normalization:
         src = _source(checkpoint, streams, profile.n_random)
         precise, info = _precise(checkpoint, streams, profile.n_precise, src)
+        independent = _independent(checkpoint, streams, profile.n_precise, src)
         mini, extra = _minibatches(checkpoint, streams, src, profile.sac_minibatch_samples, minibatch_gamma,
                                    minibatch_gae_lambda)
     info = {"seed": int(seed), "algo": algo, "step": int(checkpoint.step), "gamma": float(model.gamma),
@@ -413,7 +446,9 @@ def analysis_data(checkpoint: Checkpoint, profile: Profile, seed: int, *, miniba
     else:
         info.update(alpha=entropy_coefficient(model))
         hessian = {net: concat_batches(mini[net]) for net in NETWORKS}
-    return AnalysisData(precise=precise, minibatches=mini, minibatch_hessian=hessian, info=info)
+    info["independent"] = "none: too few rows besides the precise ones" if independent is None else "yes"
+    return AnalysisData(precise=precise, minibatches=mini, minibatch_hessian=hessian, info=info,
+                        independent=independent)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -38,7 +38,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from gradsub import agents, results, samples, tasks
+from gradsub import NETWORKS, agents, profiles, results, samples
 from gradsub.hessian import HessianOperator, gradient
 from gradsub.lanczos import top_eigenpairs
 from gradsub.metrics import gradient_subspace_fraction, random_baseline, subspace_overlap
@@ -50,7 +50,7 @@ K_LEVELS = (1, 10, 100)
 TOLERANCES = (1e-2, 1e-3, 1e-4)
 REFERENCE_TOL = 1e-4  # the paper's eigsh tolerance (Appendix B)
 SEED = 0
-PROFILE = "scale"  # the profile column of the manifest row and the run id of the table
+PROFILE = results.SCALE_PROFILE  # the profile column of the manifest row and the table's run id
 
 
 @dataclasses.dataclass(frozen=True)
@@ -85,9 +85,9 @@ class ScaleRun:
     def key(self) -> results.RunKey:
         return results.RunKey(self.task, self.algo, SEED, PROFILE)
 
-    def profile(self) -> tasks.Profile:
+    def profile(self) -> profiles.Profile:
         checkpoints = tuple(sorted({0, *self.steps}))
-        return tasks.get_profile(self.task, self.algo, self.base_profile, total_steps=self.total_steps,
+        return profiles.get_profile(self.task, self.algo, self.base_profile, total_steps=self.total_steps,
                                  checkpoint_steps=checkpoints, eval_every=min(10_000, self.total_steps),
                                  n_eval_episodes=5)
 
@@ -149,9 +149,6 @@ def grid_cells(run: ScaleRun) -> list[Cell]:
             if i == 0:
                 cells += [Cell(step, network, run.tol_samples, tol) for tol in TOLERANCES if tol != REFERENCE_TOL]
     return cells
-
-
-NETWORKS = ("actor", "critic")
 
 
 def _pool_seed(step: int, which: int) -> int:

@@ -26,7 +26,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from gradsub import results, tasks
+from gradsub import profiles, results, tasks
 from gradsub.job import Job, _now
 
 __all__ = ["TEMPLATE", "notebook_parameters", "plan", "sweep"]
@@ -41,12 +41,12 @@ def plan(profile: str, *, task_names: Sequence[str] | None = None, algos: Sequen
 
     Defaults: all tasks, both algorithms, and the profile's number of seeds (0, 1, ...).
     """
-    profile = tasks.check_profile(profile)
+    profile = profiles.check_profile(profile)
     task_names = list(task_names) if task_names else list(tasks.TASKS)
     algos = list(algos) if algos else list(tasks.ALGOS)
     jobs = []
     for task, algo in itertools.product(task_names, algos):
-        job_seeds = seeds if seeds else range(tasks.get_profile(task, algo, profile).n_seeds)
+        job_seeds = seeds if seeds else range(profiles.get_profile(task, algo, profile).n_seeds)
         for seed in job_seeds:
             jobs.append(Job.create(task, algo, seed, profile, data_dir=data_dir,
                                    artifacts_dir=artifacts_dir, method=method, **overrides))

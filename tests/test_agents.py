@@ -8,7 +8,7 @@ import pytest
 import torch
 from stable_baselines3.common.vec_env import VecNormalize
 
-from gradsub import NETWORKS, agents, envs, tasks
+from gradsub import NETWORKS, agents, envs, profiles, tasks
 
 # One task of each suite (the paper, Section 4), cheap ones.
 SUITE_TASKS = ["Pendulum", "LunarLanderContinuous", "Reacher", "FetchReach", "Ball_in_cup"]
@@ -72,7 +72,7 @@ def smoke_runs(tmp_path_factory):
 @pytest.mark.parametrize("name", SUITE_TASKS)
 def test_smoke_training_checkpoints_and_loads(smoke_runs, name, algo):
     run_dir, paths = smoke_runs[(name, algo)]
-    profile = tasks.get_profile(name, algo, "smoke")
+    profile = profiles.get_profile(name, algo, "smoke")
     assert [p.name for p in paths] == [f"step{s:09d}" for s in profile.checkpoint_steps]
     assert agents.checkpoint_steps(run_dir) == list(profile.checkpoint_steps)
     first = agents.load_checkpoint(run_dir, 0)
@@ -107,7 +107,7 @@ def test_a_run_dir_refuses_a_different_run(smoke_runs):
         agents.train("Pendulum", "ppo", "smoke", 1, run_dir)
     with pytest.raises(ValueError, match="holds a different run .*config"):
         agents.train("Pendulum", "ppo", "smoke", 0, run_dir, learning_rate=1e-4)
-    later = tasks.get_profile("Pendulum", "ppo", "smoke", checkpoint_steps=(0, 100, 256))
+    later = profiles.get_profile("Pendulum", "ppo", "smoke", checkpoint_steps=(0, 100, 256))
     with pytest.raises(ValueError, match=r"without checkpoints at \[100\]"):
         agents.train("Pendulum", "ppo", later, 0, run_dir)
 
@@ -135,7 +135,7 @@ def _killed_at(step: int):
 
 @pytest.mark.parametrize("name,algo", [("Pendulum", "ppo"), ("Pendulum", "sac"), ("Reacher", "ppo")])
 def test_interrupted_run_resumes_bit_identical_to_an_uninterrupted_one(tmp_path, monkeypatch, name, algo):
-    profile = tasks.get_profile(name, algo, "smoke", checkpoint_steps=(0, 128, 256))
+    profile = profiles.get_profile(name, algo, "smoke", checkpoint_steps=(0, 128, 256))
     monkeypatch.setattr(agents, "_save_checkpoint", _killed_at(256))
     with pytest.raises(KeyboardInterrupt):
         agents.train(name, algo, profile, 0, tmp_path / "resumed")
@@ -162,7 +162,7 @@ def test_interrupted_run_resumes_bit_identical_to_an_uninterrupted_one(tmp_path,
 
 
 def test_an_exception_mid_run_keeps_the_completed_checkpoints(tmp_path, monkeypatch):
-    profile = tasks.get_profile("Pendulum", "sac", "smoke", checkpoint_steps=(0, 128, 256))
+    profile = profiles.get_profile("Pendulum", "sac", "smoke", checkpoint_steps=(0, 128, 256))
     monkeypatch.setattr(agents, "_save_checkpoint", _killed_at(256))
     with pytest.raises(KeyboardInterrupt):
         agents.train("Pendulum", "sac", profile, 0, tmp_path)
@@ -173,7 +173,7 @@ def test_an_exception_mid_run_keeps_the_completed_checkpoints(tmp_path, monkeypa
 
 
 def test_training_time_adds_up_over_the_sessions_of_a_resumed_run(tmp_path, monkeypatch):
-    profile = tasks.get_profile("Pendulum", "ppo", "smoke", checkpoint_steps=(0, 128, 256))
+    profile = profiles.get_profile("Pendulum", "ppo", "smoke", checkpoint_steps=(0, 128, 256))
     monkeypatch.setattr(agents, "_save_checkpoint", _killed_at(256))
     with pytest.raises(KeyboardInterrupt):
         agents.train("Pendulum", "ppo", profile, 0, tmp_path)
@@ -205,7 +205,7 @@ def test_network_losses_evaluate_at_the_checkpoint(smoke_runs):
 def test_replay_buffer_that_wraps_is_rebuilt_in_stream_order(tmp_path):
     """A buffer smaller than the run (BipedalWalker's 300k buffer in the paper) keeps the last
     buffer_size transitions; consecutive stored transitions chain (next_obs[t] == obs[t + 1])."""
-    profile = tasks.get_profile("Pendulum", "sac", "smoke", checkpoint_steps=(0, 128, 256))
+    profile = profiles.get_profile("Pendulum", "sac", "smoke", checkpoint_steps=(0, 128, 256))
     agents.train("Pendulum", "sac", profile, 0, tmp_path, buffer_size=100)
     for step, stream in [(128, 128), (256, 256)]:
         ckpt = agents.load_checkpoint(tmp_path, step)

@@ -168,7 +168,7 @@ def test_no_page_shows_a_warning_a_machine_path_or_an_unfollowable_reference(bui
         assert not re.search(r"\bissue \d+", text), f"{where}: cites an issue number"
 
 
-@pytest.mark.parametrize("page", ["intro", "claims"] + FIGURE_PAGES)
+@pytest.mark.parametrize("page", ["intro", "claims", "scale"] + FIGURE_PAGES)
 def test_page_opens_with_what_it_rests_on(built, page):
     """The coverage line comes before the page's first figure and its first section."""
     source = (BOOK / f"{page}.md").read_text()

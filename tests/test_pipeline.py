@@ -19,7 +19,7 @@ import nbformat
 import pandas as pd
 import pytest
 
-from gradsub import agents, cli, results, sweep, tasks
+from gradsub import agents, cli, profiles, results, sweep, tasks
 from gradsub import job as job_module
 from gradsub.job import Job, run_job
 
@@ -45,14 +45,14 @@ def _assert_same_tables(a: Path, b: Path, run_ids=None) -> None:
         right = {k: v for k, v in right.items() if Path(k).name in keep}
     assert sorted(left) == sorted(right)
     if run_ids is not None:  # every table but timings, for every run
-        assert len(left) == (len(results.SCHEMAS) - 1) * len(run_ids)
+        assert len(left) == (len(results.JOB_TABLES) - 1) * len(run_ids)
     different = [name for name in left if left[name] != right[name]]
     assert not different, f"tables differ between {a} and {b}: {different}"
 
 
 def _assert_tables_valid(data_dir: Path, run_ids) -> None:
     """Every schema's table reads back validated, with one file per run (spectrum may be empty)."""
-    for table in results.SCHEMAS:
+    for table in results.JOB_TABLES:
         frame = results.read_table(data_dir, table)
         for run_id in run_ids:
             task, algo, profile, seed = _parse_run_id(run_id)
@@ -85,7 +85,7 @@ def _job(root: Path, algo: str, seed: int = 0, **overrides) -> Job:
 
 def _small_job(root: Path, algo: str = "ppo") -> Job:
     """Smoke profile, 16x16 networks, four checkpoints (training can stop between them)."""
-    smoke = tasks.get_profile(TASK, algo, "smoke")
+    smoke = profiles.get_profile(TASK, algo, "smoke")
     return _job(root, algo, total_steps=SMALL_STEPS[-1], checkpoint_steps=SMALL_STEPS,
                 algo_overrides=smoke.algo_overrides + (("net_arch", (16, 16)),))
 
@@ -161,10 +161,13 @@ def test_smoke_job_through_papermill_writes_valid_tables_and_manifest(swept, alg
     assert row["status"] == "ok" and row["error"] == ""
     assert row["params_hash"] == results.params_hash(job.params())
     assert (row["task"], row["algo"], row["seed"], row["profile"]) == (TASK, algo, "0", "smoke")
-    checkpoints = tasks.get_profile(TASK, algo, "smoke").checkpoint_steps
+    checkpoints = profiles.get_profile(TASK, algo, "smoke").checkpoint_steps
     fractions = results.read_table(root / "data", "gradient_subspace_fraction")
     assert sorted(fractions.loc[fractions["algo"] == algo, "step"].unique()) == list(checkpoints)
     assert sorted(fractions.loc[fractions["algo"] == algo, "k"].unique()) == [1, K]
+    # the cross-fitted S_frac (gradient of an independent precise sample) at every checkpoint
+    crossed = fractions[(fractions["algo"] == algo) & (fractions["gradient"] == "independent")]
+    assert sorted(crossed["step"].unique()) == list(checkpoints) and set(crossed["hessian"]) == {"precise"}
 
 
 # --- CLI --------------------------------------------------------------------------------------------
@@ -235,7 +238,7 @@ def test_the_profiles_notes_are_not_a_parameter(tmp_path, monkeypatch):
     """Rewording a profile's notes changes no number, so no job's hash (finished jobs stay finished)."""
     job = Job.create(TASK, "ppo", 0, "cpu", data_dir=tmp_path / "d", artifacts_dir=tmp_path / "a")
     before = results.params_hash(job.params())
-    monkeypatch.setitem(tasks._PROFILE_NOTES, "cpu", "reworded")
+    monkeypatch.setitem(profiles._NOTES, "cpu", "reworded")
     assert job.settings().notes == "reworded"
     assert results.params_hash(job.params()) == before
     assert results.params_hash(Job.create(TASK, "ppo", 0, "cpu", data_dir=tmp_path / "d",
@@ -322,7 +325,7 @@ def test_same_job_in_two_fresh_folders_gives_identical_tables(small_reference, t
 _BAD = {
     "task": (dict(task="NoSuchTask"), ["task", *tasks.TASKS]),
     "algo": (dict(algo="dqn"), ["algo", *tasks.ALGOS]),
-    "profile": (dict(profile="huge"), ["profile", *tasks.PROFILES]),
+    "profile": (dict(profile="huge"), ["profile", *profiles.PROFILES]),
     "negative seed": (dict(seed=-1), ["seed", "non-negative integer"]),
     "float seed": (dict(seed=1.5), ["seed", "non-negative integer"]),
     "string seed": (dict(seed="0"), ["seed", "non-negative integer"]),

@@ -7,7 +7,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from gradsub import NETWORKS, results, tasks
+from gradsub import NETWORKS, profiles, results, tasks
 from gradsub.report import claims, figures, performance, provenance
 
 RUN = {"seed": 0, "profile": "cpu"}
@@ -267,7 +267,7 @@ def test_job_plans_give_the_cpu_plan_of_current_runs_only():
                      "params_hash": results.params_hash(params)})
     plans = provenance.job_plans(pd.DataFrame(rows)).set_index("seed")
     assert plans["current"].tolist() == [True, False, True]
-    assert plans.loc[0, "planned_minutes"] == round(tasks.cpu_job_seconds("HalfCheetah", "sac") / 60, 1)
+    assert plans.loc[0, "planned_minutes"] == profiles.planned_minutes("HalfCheetah", "sac", "cpu")
     assert plans.loc[[1, 2], "planned_minutes"].isna().all()
 
 
@@ -360,7 +360,7 @@ def _used(seeds, task="Hopper", algo="ppo", steps=(0, 100_000)) -> pd.DataFrame:
 def test_evidence_line_states_runs_seeds_steps_and_n_against_the_papers():
     stats = _solver_rows("Hopper", "ppo", precise=10_000, minibatch=512, steps=(0, 100_000))
     one = provenance.evidence_line(_used([0]), stats)
-    paper = tasks.get_profile("Hopper", "ppo", "paper")
+    paper = profiles.get_profile("Hopper", "ppo", "paper")
     assert one.startswith("This page rests on 1 runs (PPO 1) on 1 of 12 tasks (Hopper)")
     assert f"1 seed per task and algorithm (the paper: {paper.n_seeds})" in one
     paper_steps = tasks.algo_config("Hopper", "ppo").paper_steps

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from gradsub import NETWORKS, agents, samples, tasks
+from gradsub import NETWORKS, agents, profiles, samples, tasks
 from gradsub.losses import ppo_log_prob
 
 
@@ -17,7 +17,7 @@ def runs(tmp_path_factory):
     for name, algo in [("Reacher", "ppo"), ("Pendulum", "ppo"), ("Pendulum", "sac")]:
         agents.train(name, algo, "smoke", 0, root / f"{name}_{algo}")
         out[(name, algo)] = root / f"{name}_{algo}"
-    profile = tasks.get_profile("BipedalWalker", "sac", "smoke", total_steps=96)
+    profile = profiles.get_profile("BipedalWalker", "sac", "smoke", total_steps=96)
     agents.train("BipedalWalker", "sac", profile, 0, root / "bw")
     out[("BipedalWalker", "sac")] = root / "bw"
     return out
@@ -30,7 +30,7 @@ def _equal(a, b):
 
 
 def _profile(name, algo, **kw):
-    return tasks.get_profile(name, algo, "smoke", **kw)
+    return profiles.get_profile(name, algo, "smoke", **kw)
 
 
 @pytest.mark.parametrize("key", [("Reacher", "ppo"), ("Pendulum", "sac")])

@@ -6,7 +6,7 @@ import dataclasses
 
 import pandas as pd
 
-from gradsub import tasks
+from gradsub import profiles, tasks
 from gradsub.plots import steps_label
 
 __all__ = ["checkpoint_text", "hyperparameters", "profiles_table", "task_table"]
@@ -14,7 +14,7 @@ __all__ = ["checkpoint_text", "hyperparameters", "profiles_table", "task_table"]
 
 def task_table() -> pd.DataFrame:
     """The task registry as printed by ``gradsub tasks``."""
-    return pd.DataFrame(tasks.task_rows())
+    return pd.DataFrame(profiles.task_rows())
 
 
 def hyperparameters(algo: str) -> pd.DataFrame:
@@ -29,19 +29,18 @@ def hyperparameters(algo: str) -> pd.DataFrame:
 
 def profiles_table() -> pd.DataFrame:
     """Steps, checkpoints, sample sizes and k of every profile, task and algorithm, and the minutes the
-    cpu plan gives each cpu job (``tasks.cpu_job_seconds``)."""
+    table profiles plan for each job (``profiles.planned_minutes``)."""
     rows = []
     for name in tasks.TASKS:
         for algo in tasks.ALGOS:
-            for profile in tasks.PROFILES:
-                p = tasks.get_profile(name, algo, profile)
+            for profile in [p for p in profiles.PROFILES if profiles.defines(name, algo, p)]:
+                p = profiles.get_profile(name, algo, profile)
                 steps = p.checkpoint_steps
                 rows.append({"task": name, "algo": algo, "profile": profile, "total_steps": p.total_steps,
                              "checkpoints": len(steps),
                              "checkpoint steps": checkpoint_text(steps),
                              "n_precise": p.n_precise, "k": p.k, "seeds": p.n_seeds,
-                             "planned minutes": round(tasks.cpu_job_seconds(name, algo) / 60, 1)
-                             if profile == "cpu" else float("nan")})
+                             "planned minutes": profiles.planned_minutes(name, algo, profile)})
     return pd.DataFrame(rows)
 
 

@@ -8,7 +8,7 @@ import warnings
 import pandas as pd
 from tqdm import TqdmWarning
 
-from gradsub import results, tasks
+from gradsub import profiles, results, tasks
 from gradsub.plots import steps_label
 from gradsub.report.data import RUN
 
@@ -26,7 +26,7 @@ def at_current_settings(manifest: pd.DataFrame) -> pd.Series:
         warnings.simplefilter("ignore", TqdmWarning)
         from gradsub.job import Job
 
-    current = [profile in tasks.PROFILES
+    current = [profile in profiles.PROFILES
                and results.params_hash(Job.from_params(json.loads(params)).params()) == stored
                for profile, params, stored in zip(manifest["profile"], manifest["params"], manifest["params_hash"])]
     return pd.Series(current, index=manifest.index, dtype=bool)
@@ -81,10 +81,11 @@ def job_costs(timings: pd.DataFrame, manifest: pd.DataFrame) -> pd.DataFrame:
 
 def job_plans(manifest: pd.DataFrame) -> pd.DataFrame:
     """Per run: whether it was made at the registry's current settings and, for such ``cpu`` runs, the
-    minutes the cpu plan gives its job (``tasks.cpu_job_seconds``; NaN otherwise)."""
+    minutes its profile's table plans for its job (``profiles.planned_minutes``; NaN otherwise)."""
     runs = manifest[RUN].astype({"seed": "int64"}).assign(current=at_current_settings(manifest).to_numpy())
-    planned = [tasks.cpu_job_seconds(task, algo) / 60 if profile == "cpu" and current else float("nan")
+    planned = [profiles.planned_minutes(task, algo, profile) if current else None
                for task, algo, profile, current in runs[["task", "algo", "profile", "current"]].itertuples(index=False)]
+    planned = [float("nan") if minutes is None else minutes for minutes in planned]
     return runs.assign(planned_minutes=planned).round(1)
 
 
@@ -117,7 +118,7 @@ def evidence(used: pd.DataFrame, solver_stats: pd.DataFrame) -> dict[str, str]:
         return dict.fromkeys(("runs", "tasks", "seeds", "steps", "n"), "none") | {"seed_count": "0"}
     by_algo = runs.groupby("algo").size()
     per_job = runs.groupby(["task", "algo"])["seed"].nunique()
-    paper = {(t, a): tasks.get_profile(t, a, "paper") for t, a in per_job.index}
+    paper = {(t, a): profiles.get_profile(t, a, "paper") for t, a in per_job.index}
     last = used.groupby(RUN)["step"].max()
     paper_steps = [tasks.algo_config(t, a).paper_steps for t, a in per_job.index]
     precise = solver_stats[solver_stats["hessian"] == "precise"].merge(used[RUN + ["step"]].drop_duplicates(),

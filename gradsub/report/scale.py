@@ -1,0 +1,134 @@
+"""The scale page: how the paper's metrics depend on the sample size N and the solver's tolerance.
+
+Reads the ``sample_size`` table written by ``gradsub scale`` (one run per network class) and derives
+the page's conclusions, per network at the run's last analysed checkpoint:
+
+- the smallest N from which the cross-fitted S_frac at the largest k is within ``FRACTION_MARGIN`` of
+  its value at the largest N that has a cross-fitted value (at that N and every larger one);
+- the smallest N from which the top-k subspace overlaps the largest-N one by at least
+  ``OVERLAP_FLOOR`` (below it, overlaps between checkpoints measure sampling noise as much as drift);
+- how much the same-sample S_frac exceeds the cross-fitted one at the ``cpu`` profile's N.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+
+from gradsub import profiles, results, tasks
+from gradsub.report.data import data_dir
+
+__all__ = ["FRACTION_MARGIN", "OVERLAP_FLOOR", "sample_size", "network_class", "conclusions",
+           "tolerance_table", "cost_table", "grid_coverage"]
+
+# A difference in S_frac of 0.05 is a twentieth of its range: small beside the gaps the paper's claims
+# rest on (k/n is at most 0.02 for k = 100, and its S_frac values lie mostly between 0.5 and 1).
+FRACTION_MARGIN = 0.05
+# An overlap of 0.9 leaves a tenth of the subspace to sampling noise: below it, an overlap between two
+# checkpoints cannot tell drift from noise (the paper's plotted overlaps are about 0.4 to 0.9).
+OVERLAP_FLOOR = 0.9
+REFERENCE_TOL = 1e-4
+
+
+def sample_size(folder: Path | None = None) -> pd.DataFrame:
+    """The committed ``sample_size`` table (empty with its columns when none is committed)."""
+    return results.read_table(folder or data_dir(), "sample_size")
+
+
+def network_class(task: str, algo: str, network: str) -> str:
+    """A label such as "PPO actor [64, 64]": what the grid's conclusions generalise over."""
+    arch = ", ".join(str(w) for w in tasks.algo_config(task, algo).net_arch)
+    twin = " x2" if (algo, network) == ("sac", "critic") else ""
+    return f"{algo.upper()} {network} [{arch}]{twin}"
+
+
+def _last(table: pd.DataFrame) -> pd.DataFrame:
+    """Rows at tol 1e-4, the largest k and each run's last analysed step."""
+    rows = table[table["tol"] == REFERENCE_TOL]
+    rows = rows[rows["step"] == rows.groupby(["task", "algo"])["step"].transform("max")]
+    return rows[rows["k"] == rows.groupby(["task", "algo", "network"])["k"].transform("max")]
+
+
+def _smallest_from(values: pd.Series, ok: pd.Series) -> int | None:
+    """The smallest index N such that ``ok`` holds at N and at every larger N (None if not at the largest)."""
+    ok = ok.sort_index()
+    if ok.empty or not ok.iloc[-1]:
+        return None
+    failing = ok[~ok]
+    return int(ok.index[0] if failing.empty else ok.index[ok.index > failing.index[-1]][0])
+
+
+def conclusions(table: pd.DataFrame) -> pd.DataFrame:
+    """One row per (run, network): the smallest sufficient N for S_frac and for the subspace, and the
+    same-sample inflation at the cpu profile's N. Empty when the table is."""
+    rows = []
+    for (task, algo, network), group in _last(table).groupby(["task", "algo", "network"]):
+        same = group[group["gradient_sample"] == "same"].set_index("n_samples").sort_index()
+        crossed = group[group["gradient_sample"] == "independent"].set_index("n_samples").sort_index()
+        cpu_n = profiles.get_profile(task, algo, "cpu").n_precise
+        row = {"network class": network_class(task, algo, network), "task": task, "step": int(group["step"].iloc[0]),
+               "n_params": int(group["n_params"].iloc[0]), "k": int(group["k"].iloc[0]),
+               "largest N": int(same.index.max())}
+        if not crossed.empty:
+            reference = crossed["s_frac"].iloc[-1]
+            row["largest cross-fitted N"] = int(crossed.index[-1])
+            row["S_frac cross-fitted at largest N"] = reference
+            row["N for S_frac within margin"] = _smallest_from(
+                crossed["s_frac"], (crossed["s_frac"] - reference).abs() <= FRACTION_MARGIN)
+        row["N for subspace overlap"] = _smallest_from(same["overlap_with_largest"],
+                                                        same["overlap_with_largest"] >= OVERLAP_FLOOR)
+        row["cpu N"] = int(cpu_n)
+        if cpu_n in same.index and cpu_n in crossed.index:
+            row["same at cpu N"] = same.loc[cpu_n, "s_frac"]
+            row["cross-fitted at cpu N"] = crossed.loc[cpu_n, "s_frac"]
+            row["inflation at cpu N"] = row["same at cpu N"] - row["cross-fitted at cpu N"]
+            row["overlap at cpu N"] = same.loc[cpu_n, "overlap_with_largest"]
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def tolerance_table(table: pd.DataFrame) -> pd.DataFrame:
+    """Per (run, network, tol) at the N where the tolerance was varied: the solve's products and
+    seconds, the largest |S_frac - S_frac(tol 1e-4)| over k levels and both gradient samples, and the
+    top-k subspace's overlap with the tol 1e-4 one at the largest k."""
+    varied = table.groupby(["task", "algo", "step", "network", "n_samples"])["tol"].transform("nunique") > 1
+    rows = []
+    for (task, algo, step, network, n), group in table[varied].groupby(
+            ["task", "algo", "step", "network", "n_samples"]):
+        tight = group[group["tol"] == REFERENCE_TOL].set_index(["k", "gradient_sample"])["s_frac"]
+        top = group["k"].max()
+        for tol, at in group.groupby("tol"):
+            delta = (at.set_index(["k", "gradient_sample"])["s_frac"] - tight).abs()
+            rows.append({"network class": network_class(task, algo, network), "task": task, "step": step,
+                         "N": n, "tol": tol, "products": int(at["n_products"].iloc[0]),
+                         "seconds": at["seconds"].iloc[0], "max |dS_frac|": delta.max(),
+                         "overlap with tol 1e-4": at.loc[at["k"] == top, "overlap_with_tight_tol"].iloc[0]})
+    return pd.DataFrame(rows).sort_values(["network class", "tol"], ascending=[True, False], ignore_index=True) \
+        if rows else pd.DataFrame()
+
+
+def cost_table(table: pd.DataFrame) -> pd.DataFrame:
+    """Per (run, network, N) at tol 1e-4 and the last step: products, passes, seconds, peak memory."""
+    rows = _last(table)
+    rows = rows[rows["gradient_sample"] == "same"]
+    out = pd.DataFrame({
+        "network class": [network_class(t, a, n) for t, a, n in zip(rows["task"], rows["algo"], rows["network"])],
+        "task": rows["task"], "N": rows["n_samples"], "products": rows["n_products"],
+        "passes": rows["n_data_passes"], "seconds": rows["seconds"], "peak MiB": rows["peak_mib"],
+        "solve MiB": rows["solve_mib"]})
+    return out.sort_values(["network class", "N"], ignore_index=True)
+
+
+def grid_coverage(table: pd.DataFrame) -> pd.DataFrame:
+    """Per run of ``gradsub.scale.SCALE_RUNS``: the cells solved against the cells of its grid."""
+    from gradsub import scale
+
+    rows = []
+    for run in scale.SCALE_RUNS:
+        own = table[(table["task"] == run.task) & (table["algo"] == run.algo)]
+        solved = own[["step", "network", "n_samples", "tol"]].drop_duplicates()
+        rows.append({"run": run.name, "steps": ", ".join(f"{s:,}" for s in sorted(run.steps)),
+                     "cells solved": len(solved), "cells in the grid": len(scale.grid_cells(run)),
+                     "why": run.reason})
+    return pd.DataFrame(rows)
