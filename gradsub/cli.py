@@ -70,6 +70,8 @@ def main(argv: list[str] | None = None) -> int:
     scale.add_argument("--data-dir", default="data", help="where the table and the manifest go (default: data)")
     scale.add_argument("--artifacts-dir", default="artifacts",
                        help="checkpoints, row pools and solved cells (default: artifacts)")
+    scale.add_argument("--write-only", action="store_true",
+                       help="rewrite the tables from the cells solved so far, solving nothing")
 
     args = parser.parse_args(argv)
     try:
@@ -95,7 +97,8 @@ def main(argv: list[str] | None = None) -> int:
             from gradsub import scale as grid
 
             runs = [grid.get_run(name) for name in args.runs] if args.runs else grid.SCALE_RUNS
-            table = grid.run_grid(runs, data_dir=args.data_dir, artifacts_dir=args.artifacts_dir)
+            table = grid.run_grid(runs, data_dir=args.data_dir, artifacts_dir=args.artifacts_dir,
+                                  solve=not args.write_only)
             print(f"sample_size: {len(table)} rows for {len(runs)} run(s)")
     except ValueError as err:
         print(f"gradsub: error: {err}", file=sys.stderr)

@@ -188,8 +188,9 @@ SCHEMAS: dict[str, tuple[Column, ...]] = {
                                          "N other rows (cross-fitted)", ("same", "independent")),
         Column("s_frac", "float", "S_frac = ||V_k^T g||^2 / ||g||^2 of the precise gradient", lower=0, upper=1),
         _BASELINE,
-        Column("overlap_with_largest", "float", "S_overlap of the top-k subspace with the one at the run's "
-                                                "largest N (tol 1e-4)", lower=0, upper=1),
+        Column("overlap_with_largest", "float", "S_overlap of the top-k subspace with the one at the largest N "
+                                                "solved for the step and network (tol 1e-4)", lower=0, upper=1),
+        Column("reference_n_samples", "int", "that largest N (the grid's largest once it is solved)", lower=1),
         Column("overlap_with_tight_tol", "float", "S_overlap of the top-k subspace with the one at the same N "
                                                   "and tol 1e-4", lower=0, upper=1),
         Column("n_products", "int", "Hessian-vector products of the solve", lower=0),

@@ -9,8 +9,8 @@ on fixed checkpoints:
 - for each N of a run's grid: the top-k eigenpairs of the precise-Hessian loss on N rows; S_frac at
   k in ``K_LEVELS`` with the gradient of the same N rows (``same``) and of an independent sample of
   N rows (``independent``, cross-fitted: a second rollout for PPO, disjoint replay rows for SAC); the
-  overlap of the top-k subspace with the one at the run's largest N; the solver's products, passes,
-  seconds and peak memory;
+  overlap of the top-k subspace with the one at the run's largest N (while that is not solved yet,
+  the largest solved); the solver's products, passes, seconds and peak memory;
 - at one N per run (``tol_samples``): the solver's tolerance in ``TOLERANCES``, against the paper's
   1e-4.
 
@@ -140,14 +140,16 @@ class Cell:
 
 
 def grid_cells(run: ScaleRun) -> list[Cell]:
-    """The run's cells in the order they are solved: per step, the largest N first (every other N is
-    compared with it), then the looser tolerances at ``tol_samples`` of the first step."""
+    """The run's cells in the order they are solved: per step, both networks' smaller N ascending (and
+    the looser tolerances at ``tol_samples`` of the first step), then both networks' largest N, the
+    dearest solves: an interrupted grid has the most cells done."""
     cells = []
     for i, step in enumerate(run.steps):
         for network in NETWORKS:
-            cells += [Cell(step, network, n, REFERENCE_TOL) for n in reversed(run.sizes)]
+            cells += [Cell(step, network, n, REFERENCE_TOL) for n in run.sizes[:-1]]
             if i == 0:
                 cells += [Cell(step, network, run.tol_samples, tol) for tol in TOLERANCES if tol != REFERENCE_TOL]
+        cells += [Cell(step, network, run.sizes[-1], REFERENCE_TOL) for network in NETWORKS]
     return cells
 
 
@@ -269,14 +271,16 @@ def _load_cells(run: ScaleRun, artifacts_dir: str | Path) -> dict[Cell, dict]:
 
 
 def sample_size_frame(run: ScaleRun, done: dict[Cell, dict]) -> pd.DataFrame:
-    """The ``sample_size`` rows of every solved cell whose reference subspaces are solved too."""
-    largest = run.sizes[-1]
+    """The ``sample_size`` rows of every solved cell whose tol 1e-4 sibling is solved too. Subspaces are
+    compared with the one at the largest N solved for their step and network (tol 1e-4): the grid's
+    largest N once it is solved (``reference_n_samples`` says which)."""
     rows = []
     for cell, out in done.items():
-        reference = done.get(Cell(cell.step, cell.network, largest, REFERENCE_TOL))
         tight = done.get(Cell(cell.step, cell.network, cell.n_samples, REFERENCE_TOL))
-        if reference is None or tight is None:
+        if tight is None:
             continue
+        solved = [c for c in done if (c.step, c.network, c.tol) == (cell.step, cell.network, REFERENCE_TOL)]
+        reference = done[max(solved, key=lambda c: done[c]["n_samples"])]
         for i, k in enumerate(_k_levels(run.k, out["n_params"])):
             overlaps = {"overlap_with_largest": subspace_overlap(out["vectors"][:, :k], reference["vectors"][:, :k]),
                         "overlap_with_tight_tol": subspace_overlap(out["vectors"][:, :k], tight["vectors"][:, :k])}
@@ -286,6 +290,7 @@ def sample_size_frame(run: ScaleRun, done: dict[Cell, dict]) -> pd.DataFrame:
                     "network": cell.network, "n_params": out["n_params"], "n_samples": out["n_samples"],
                     "tol": cell.tol, "k": k, "gradient_sample": gradient_sample, "s_frac": values[i],
                     "random_baseline": random_baseline(k, out["n_params"]), **overlaps,
+                    "reference_n_samples": reference["n_samples"],
                     **{name: out[name] for name in ("n_products", "n_data_passes", "seconds", "peak_mib",
                                                      "solve_mib", "machine", "git_commit")},
                 })
@@ -321,15 +326,20 @@ def _now() -> str:
 
 def run_grid(runs: Sequence[ScaleRun] = SCALE_RUNS, *, data_dir: str | Path = "data",
              artifacts_dir: str | Path = "artifacts", progress: bool | None = None,
-             log=print) -> pd.DataFrame:
+             log=print, solve: bool = True) -> pd.DataFrame:
     """Train (or reuse) each run, solve every cell of its grid not solved yet, and rewrite its
-    ``sample_size`` table and manifest row after each cell. Returns every run's table."""
+    ``sample_size`` table and manifest row after each cell. ``solve=False`` only rewrites the tables
+    and manifest rows from the cells solved so far. Returns every run's table."""
     data_dir, artifacts_dir = Path(data_dir), Path(artifacts_dir)
     frames = []
     for run in runs:
         started, commit = time.perf_counter(), results.git_commit()
-        train_run(run, artifacts_dir, progress=progress)
         done = _load_cells(run, artifacts_dir)
+        if not solve:
+            _write(run, done, data_dir, started, commit)
+            frames.append(sample_size_frame(run, done))
+            continue
+        train_run(run, artifacts_dir, progress=progress)
         loaded: dict[int, _Checkpoint] = {}
         for cell in grid_cells(run):
             if cell in done:

@@ -75,6 +75,7 @@ def test_grid_reference_cells_and_cross_fitting(grid):
     tight = table[table["tol"] == scale.REFERENCE_TOL]
     largest = tight.groupby(["algo", "network"])["n_samples"].transform("max") == tight["n_samples"]
     assert np.allclose(tight.loc[largest, "overlap_with_largest"], 1.0)
+    assert (table["reference_n_samples"] == table.groupby(["algo", "network"])["n_samples"].transform("max")).all()
     assert np.allclose(tight["overlap_with_tight_tol"], 1.0)
     loose = table[table["tol"] != scale.REFERENCE_TOL]
     assert set(loose["n_samples"]) == {64} and set(loose["tol"]) == {1e-2, 1e-3}
@@ -95,6 +96,10 @@ def test_grid_resumes_without_solving_again(grid):
     logged = []
     scale.run_grid(grid.runs[:1], data_dir=grid.root / "data", artifacts_dir=grid.root / "artifacts",
                    log=logged.append)
+    assert logged == [] and path.read_bytes() == before
+    path.unlink()  # --write-only: the table again from the solved cells, nothing solved
+    scale.run_grid(grid.runs[:1], data_dir=grid.root / "data", artifacts_dir=grid.root / "artifacts",
+                   log=logged.append, solve=False)
     assert logged == [] and path.read_bytes() == before
 
 

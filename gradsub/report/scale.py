@@ -20,7 +20,7 @@ from gradsub import profiles, results, tasks
 from gradsub.report.data import data_dir
 
 __all__ = ["FRACTION_MARGIN", "OVERLAP_FLOOR", "sample_size", "network_class", "conclusions",
-           "tolerance_table", "cost_table", "grid_coverage"]
+           "tolerance_table", "cost_table", "grid_coverage", "summary"]
 
 # A difference in S_frac of 0.05 is a twentieth of its range: small beside the gaps the paper's claims
 # rest on (k/n is at most 0.02 for k = 100, and its S_frac values lie mostly between 0.5 and 1).
@@ -132,3 +132,25 @@ def grid_coverage(table: pd.DataFrame) -> pd.DataFrame:
                      "cells solved": len(solved), "cells in the grid": len(scale.grid_cells(run)),
                      "why": run.reason})
     return pd.DataFrame(rows)
+
+
+def summary(table: pd.DataFrame) -> str:
+    """One sentence per network class of what the grid found (for the pages that cite it)."""
+    found = conclusions(table)
+    if found.empty:
+        return "The scale-validation grid has no committed results yet (run `gradsub scale`)."
+
+    def n_text(value) -> str:
+        return "not within the grid" if value is None or pd.isna(value) else f"N = {int(value):,}"
+
+    parts = []
+    for row in found.to_dict("records"):
+        text = (f"{row['network class']} ({row['task']}, step {row['step']:,}): cross-fitted S_frac within "
+                f"{FRACTION_MARGIN:g} of its largest-N value from {n_text(row.get('N for S_frac within margin'))}; "
+                f"top-{row['k']} subspace overlap >= {OVERLAP_FLOOR:g} from "
+                f"{n_text(row.get('N for subspace overlap'))}")
+        if not pd.isna(row.get("inflation at cpu N", float("nan"))):
+            text += (f"; at the cpu profile's N = {row['cpu N']:,} the same-sample S_frac exceeds the "
+                     f"cross-fitted one by {row['inflation at cpu N']:.3f}")
+        parts.append(text)
+    return "; ".join(parts) + "."
