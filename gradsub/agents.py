@@ -345,14 +345,18 @@ def _restart(model: BaseAlgorithm, seed: int, step: int) -> None:
 
 
 def _run_identity(task: Task, algo: str, seed: int, config, normalize: bool) -> dict:
+    """What makes a run's checkpoints: task, algorithm, seed, hyperparameters, normalisation (the
+    config's ``source``, where its values come from, is prose and changes no number)."""
+    values = {k: v for k, v in dataclasses.asdict(config).items() if k != "source"}
     return {"task": task.name, "algo": algo, "seed": int(seed),
-            "config": json.loads(json.dumps(dataclasses.asdict(config), default=str)), "normalize": normalize}
+            "config": json.loads(json.dumps(values, default=str)), "normalize": normalize}
 
 
 def _check_run_file(run_dir: Path, identity: dict) -> None:
     path = run_dir / "run.json"
     if path.exists():
         stored = _read_json(path)
+        stored["config"] = {k: v for k, v in stored.get("config", {}).items() if k != "source"}
         diff = [key for key in _IDENTITY if stored.get(key) != identity[key]]
         if diff:
             raise ValueError(f"{run_dir} holds a different run ({', '.join(diff)} differ): use another "

@@ -115,11 +115,32 @@ def test_sac_precise_sample_from_the_replay_buffer(runs):
 def test_sac_step_zero_uses_random_transitions(runs):
     ckpt = agents.load_checkpoint(runs[("Pendulum", "sac")], 0)
     assert ckpt.replay_size == 0
-    data = samples.analysis_data(ckpt, _profile("Pendulum", "sac", n_random=150), seed=0)
+    data = samples.analysis_data(ckpt, _profile("Pendulum", "sac", n_random=150, n_precise=200), seed=0)
     assert data.info["precise_source"] == "random" and data.info["n_precise"] == 150
     assert data.precise["critic"]["observations"].shape == (150, 3)
     assert torch.isfinite(data.precise["critic"]["target_q"]).all()
+    assert data.independent is None  # every row is in the precise sample: none left to cross-fit with
     assert ckpt.model.num_timesteps == 0
+
+
+def test_sac_independent_sample_is_disjoint_from_the_precise_one(runs):
+    ckpt = agents.load_checkpoint(runs[("Pendulum", "sac")], 0)
+    data = samples.analysis_data(ckpt, _profile("Pendulum", "sac", n_random=150, n_precise=64), seed=0)
+    assert data.info["precise_source"] == "random_subsample" and data.info["independent"] == "yes"
+    precise, other = (d["critic"]["observations"] for d in (data.precise, data.independent))
+    assert precise.shape == other.shape == (64, 3)
+    shared = {tuple(row) for row in precise.tolist()} & {tuple(row) for row in other.tolist()}
+    assert not shared  # random-action transitions from continuous states: no row twice
+
+
+def test_ppo_independent_sample_is_a_second_rollout(runs):
+    ckpt = agents.load_checkpoint(runs[("Pendulum", "ppo")])
+    data = samples.analysis_data(ckpt, _profile("Pendulum", "ppo"), seed=0)
+    precise, other = data.precise["actor"], data.independent["actor"]
+    assert precise["observations"].shape == other["observations"].shape
+    assert not torch.equal(precise["observations"], other["observations"])
+    again = samples.analysis_data(ckpt, _profile("Pendulum", "ppo"), seed=0)
+    torch.testing.assert_close(again.independent["actor"]["advantages"], other["advantages"], rtol=0, atol=0)
 
 
 def test_sac_gsde_batches_evaluate(runs):
