@@ -1,4 +1,9 @@
-"""One function per figure: a tidy DataFrame (from ``gradsub.results.read_table``) in, a Figure out."""
+"""One function per figure: a tidy DataFrame (from ``gradsub.results.read_table``) in, a Figure out.
+
+Seeds are replicates, never pooled: every figure first reduces each seed's rows to one value per point
+it draws (``seed_means``), then draws the mean over seeds with one standard deviation over seeds as its
+error bar or band (none for one seed).
+"""
 
 from __future__ import annotations
 
@@ -34,6 +39,7 @@ __all__ = [
     "overlap_against_n",
     "cost_against_n",
     "VARIANT_LABELS",
+    "seed_means",
 ]
 
 # The paper's three plotted estimator variants, (gradient, hessian) -> label.
@@ -52,20 +58,45 @@ def _with_variant(frame: pd.DataFrame) -> pd.DataFrame:
     return out[out["variant"].notna()]
 
 
+def seed_means(frame: pd.DataFrame, keys, values=("value",)) -> pd.DataFrame:
+    """One row per seed and combination of ``keys``: the mean of ``values`` over that seed's rows (e.g.
+    its checkpoints in one training phase). Returns ``keys``, ``seed`` and ``values``.
+
+    Seaborn's estimate and ``errorbar="sd"`` (standard deviation with ddof 1, so none for one seed) over
+    these rows are then the mean and spread over seeds: a seed with more rows weighs no more than one
+    with fewer.
+    """
+    keys = list(keys)
+    return frame.groupby(keys + ["seed"], as_index=False, sort=True)[list(values)].mean()
+
+
 def learning_curve(curve: pd.DataFrame) -> plt.Figure:
-    """Training-episode returns (points) and deterministic evaluations (line) against steps."""
+    """Episode returns against environment steps for one task and algorithm.
+
+    Training episodes are points, a colour per seed (their steps differ between seeds, so they are not
+    averaged). Deterministic evaluations are a line: at each evaluation step the mean over seeds of each
+    seed's evaluation return, with a band of one standard deviation over seeds (none for one seed).
+    """
     if curve.empty:
         return _no_data("no learning curve yet")
     fig, ax = plt.subplots(figsize=(6, 3.5))
     train = curve[curve["kind"] == "train"]
-    evals = curve[curve["kind"] == "eval"]
-    ax.scatter(train["step"], train["episode_return"], s=4, alpha=0.4, label="training episodes")
+    evals = seed_means(curve[curve["kind"] == "eval"], ["step"], ["episode_return"])
+    seeds = sorted(set(curve["seed"]))
+    # the evaluation line is C1; the seeds' points take the palette's other colours
+    colours = dict(zip(seeds, itertools.cycle(c for i, c in enumerate(sns.color_palette()) if i != 1)))
+    for seed in seeds:
+        points = train[train["seed"] == seed]
+        ax.scatter(points["step"], points["episode_return"], s=4, alpha=0.4, color=colours[seed],
+                   label="training episodes" + (f", seed {seed}" if len(seeds) > 1 else ""))
     if len(evals):
-        sns.lineplot(data=evals, x="step", y="episode_return", ax=ax, color="C1", marker="o",
-                     label="deterministic evaluation", errorbar="sd")
+        label = "deterministic evaluation" + (f", mean of {evals['seed'].nunique()} seeds ± sd"
+                                              if evals["seed"].nunique() > 1 else "")
+        sns.lineplot(data=evals, x="step", y="episode_return", ax=ax, color="C1", marker="o", label=label,
+                     errorbar="sd")
     ax.set(xlabel="environment steps", ylabel="episode return")
     _step_axis(ax)
-    ax.legend(loc="best", fontsize=8)
+    ax.legend(loc="best", fontsize=8, markerscale=2)
     fig.tight_layout()
     return fig
 
@@ -78,6 +109,7 @@ def subspace_fraction_over_training(fractions: pd.DataFrame, k_levels=(1, 10, 10
     hue_order = list(VARIANT_LABELS.values())
     if data.empty:
         return _no_data("no gradient subspace fractions yet")
+    data = seed_means(data, ["k", "network", "variant", "step"], ["value", "random_baseline"])
     ks = sorted(data["k"].unique())
     networks = [n for n in ("actor", "critic") if n in set(data["network"])]
     fig, axes = plt.subplots(len(ks), len(networks), figsize=(4.5 * len(networks), 2.6 * len(ks) + 0.6),
@@ -107,6 +139,7 @@ def subspace_fraction_by_task(fractions: pd.DataFrame, k_levels=(1, 10, 100)) ->
     if data.empty:
         return _no_data("no gradient subspace fractions yet")
     data = data.assign(curve=[_CURVE_NAMES[(a, n)] for a, n in zip(data["algo"], data["network"])])
+    data = seed_means(data, ["task", "curve", "k", "step"], ["value", "random_baseline"])
     task_names = sorted(data["task"].unique())
     curves = [c for c in _CURVE_NAMES.values() if c in set(data["curve"])]
     ks = sorted(data["k"].unique())
@@ -135,12 +168,14 @@ def subspace_fraction_by_task(fractions: pd.DataFrame, k_levels=(1, 10, 100)) ->
 
 
 def overlap_over_training(overlaps: pd.DataFrame, t1: int | None = None, k: int | None = None) -> plt.Figure:
-    """S_overlap(t1, t2) against t2 for one t1 and k (defaults: the first t1 > 0, the largest k)."""
+    """S_overlap(t1, t2) against t2 for one task, algorithm, t1 and k (defaults: the first t1 > 0, the
+    largest k), a curve per network (band: one standard deviation over seeds, none for one seed)."""
     t1 = t1 if t1 is not None else _default_t1(overlaps)
     k = k if k is not None else int(overlaps["k"].max())
     part = overlaps[(overlaps["t1"] == t1) & (overlaps["k"] == k)]
     if part.empty:
         return _no_data(f"no overlaps from t1 = {t1:,} yet")
+    part = seed_means(part, ["network", "t2"], ["value", "random_baseline"])
     fig, ax = plt.subplots(figsize=(6, 3.5))
     sns.lineplot(data=part, x="t2", y="value", hue="network", marker="o", errorbar="sd", ax=ax)
     baseline = part.groupby("t2")["random_baseline"].mean()
@@ -161,7 +196,11 @@ def _default_t1(overlaps: pd.DataFrame) -> int:
 def spectrum_histogram(spectrum: pd.DataFrame) -> plt.Figure:
     """Figure 1: histogram of all Hessian eigenvalues, symmetric-log x-axis, log counts.
 
-    One panel per (task, network) present in ``spectrum`` (one checkpoint per task expected).
+    One panel per (task, algo, network) present in ``spectrum`` (one checkpoint per run expected, e.g.
+    ``gradsub.report.figures.final_spectra``). Each seed's spectrum is counted on the panel's common bins
+    (``spectrum_counts``); a bar is the mean count over seeds, its error bar one standard deviation over
+    seeds (none for one seed). Pooling the seeds' eigenvalues into one histogram would count a network
+    once per seed.
     """
     panels = spectrum[["task", "algo", "network"]].drop_duplicates().sort_values(["task", "network"])
     if panels.empty:
@@ -172,19 +211,40 @@ def spectrum_histogram(spectrum: pd.DataFrame) -> plt.Figure:
     for ax in axes.flat[len(panels):]:
         ax.set_visible(False)
     for ax, (_, row) in zip(axes.flat, panels.iterrows()):
-        values = spectrum[(spectrum["task"] == row.task) & (spectrum["algo"] == row.algo)
-                          & (spectrum["network"] == row.network)]["eigenvalue"].to_numpy()
-        top = max(float(np.abs(values).max()), 1e-12)
-        # linear within SPECTRUM_LINEAR of the largest |eigenvalue| (the bulk), logarithmic outside
-        linthresh = max(float(np.quantile(np.abs(values), 0.5)), SPECTRUM_LINEAR * top, 1e-12)
-        edges = _symlog_edges(values, linthresh)
-        ax.hist(values, bins=edges, color="C0")
+        panel = spectrum[(spectrum["task"] == row.task) & (spectrum["algo"] == row.algo)
+                         & (spectrum["network"] == row.network)]
+        edges, counts, linthresh = spectrum_counts(panel)
+        mean = counts.mean(axis=0)
+        ax.bar(edges[:-1], mean, width=np.diff(edges), align="edge", color="C0")
+        if len(counts) > 1:
+            centres = (edges[:-1] + edges[1:]) / 2
+            shown = mean > 0
+            ax.errorbar(centres[shown], mean[shown], yerr=counts.std(axis=0, ddof=1)[shown], fmt="none",
+                        ecolor="0.2", elinewidth=0.8, capsize=1.5)
         ax.set_xscale("symlog", linthresh=linthresh)
-        ax.set_xticks(_symlog_ticks(linthresh, top))
+        ax.set_xticks(_symlog_ticks(linthresh, max(float(panel["eigenvalue"].abs().max()), 1e-12)))
         ax.set_yscale("log")
-        ax.set(title=f"{row.task} {row.algo.upper()} {row.network}", xlabel="eigenvalue", ylabel="count")
+        seeds = f" (mean of {len(counts)} seeds)" if len(counts) > 1 else ""
+        ax.set(title=f"{row.task} {row.algo.upper()} {row.network}{seeds}", xlabel="eigenvalue",
+               ylabel="count")
     fig.tight_layout()
     return fig
+
+
+def spectrum_counts(panel: pd.DataFrame) -> tuple[np.ndarray, np.ndarray, float]:
+    """Every seed's eigenvalue counts on common bins: the bins of Figure 1's panel for one task,
+    algorithm and network (one spectrum per seed in ``panel``).
+
+    Returns (edges, counts, linthresh): bin edges (ascending, symmetric about 0), counts of shape
+    (seeds, bins) in seed order, and the symmetric-log axis's linear threshold: the mean over seeds of
+    the median |eigenvalue| (the bulk), at least ``SPECTRUM_LINEAR`` times the largest |eigenvalue|.
+    """
+    per_seed = [grp["eigenvalue"].to_numpy() for _, grp in panel.groupby("seed", sort=True)]
+    top = max(max(float(np.abs(v).max()) for v in per_seed), 1e-12)
+    median = float(np.mean([np.median(np.abs(v)) for v in per_seed]))
+    linthresh = max(median, SPECTRUM_LINEAR * top, 1e-12)
+    edges = _symlog_edges(top, linthresh)
+    return edges, np.array([np.histogram(v, bins=edges)[0] for v in per_seed]), linthresh
 
 
 def _symlog_ticks(linthresh: float, top: float, per_side: int = 2) -> list[float]:
@@ -196,8 +256,10 @@ def _symlog_ticks(linthresh: float, top: float, per_side: int = 2) -> list[float
     return [-p for p in powers] + [0.0] + powers[::-1]
 
 
-def _symlog_edges(values: np.ndarray, linthresh: float, per_side: int = 25) -> np.ndarray:
-    top = max(np.abs(values).max(), linthresh * 1.01)
+def _symlog_edges(top: float, linthresh: float, per_side: int = 25) -> np.ndarray:
+    """Bin edges: ``per_side`` logarithmic bins on each side from linthresh to just past top (the largest
+    |eigenvalue|), four linear ones within linthresh of 0."""
+    top = max(top, linthresh * 1.01)
     positive = np.geomspace(linthresh, top * 1.0001, per_side)
     return np.concatenate([-positive[::-1], np.linspace(-linthresh, linthresh, 5)[1:-1], positive])
 
@@ -206,15 +268,17 @@ def subspace_fraction_bars(by_phase: pd.DataFrame) -> plt.Figure:
     """Figure 2: S_frac at k = 100 by phase and variant; a panel per network, groups = task x algo.
 
     by_phase: rows (task, algo, network, phase, variant, seed, value, random_baseline), e.g. from
-    ``gradsub.report.figures.fraction_by_phase``. Error bars: one standard deviation over seeds (none
-    for one seed). The random level k/n of each group is a red bar, and its value is written under the
+    ``gradsub.report.figures.fraction_by_phase`` (one row per seed: the mean over that seed's checkpoints
+    in the phase; several rows of a seed are averaged first). A bar is the mean over seeds, its error
+    bar one standard deviation over seeds (none for one seed). The random level k/n of each group is a red bar, and its value is written under the
     group's name: on the 0-1 axis it is too low to read otherwise. The legend sits below the panels, a
     column per phase.
     """
-    data = by_phase.assign(group=by_phase["task"] + "\n" + by_phase["algo"].str.upper(),
-                           hue=by_phase["phase"] + ": " + by_phase["variant"])
-    if data.empty:
+    if by_phase.empty:
         return _no_data("no per-phase fractions yet")
+    data = seed_means(by_phase, ["task", "algo", "network", "phase", "variant"], ["value", "random_baseline"])
+    data = data.assign(group=data["task"] + "\n" + data["algo"].str.upper(),
+                       hue=data["phase"] + ": " + data["variant"])
     hue_order = [f"{p}: {v}" for p in PHASES for v in VARIANT_LABELS.values() if f"{p}: {v}" in set(data["hue"])]
     palette = _phase_palette(hue_order)
     networks = [n for n in ("actor", "critic") if n in set(data["network"])]
@@ -256,13 +320,14 @@ def overlap_panels(overlaps: pd.DataFrame, t1: int, k: int) -> plt.Figure:
     """Figure 3: S_overlap(t1, t2) against t2, one panel per task, four curves (algo x network).
 
     Every task of ``overlaps`` gets a panel; a curve without t1 (its run stops before it) is named in
-    its panel instead of being dropped. The legend lists only the curves drawn. Bands: one standard
-    deviation over seeds (none for one seed).
+    its panel instead of being dropped. The legend lists only the curves drawn. A curve is the mean over
+    seeds at each t2, its band one standard deviation over seeds (none for one seed).
     """
     if overlaps.empty:
         return _no_data("no subspace overlaps yet")
     overlaps = overlaps.assign(curve=[_CURVE_NAMES[(a, n)] for a, n in zip(overlaps["algo"], overlaps["network"])])
     part = overlaps[(overlaps["t1"] == t1) & (overlaps["k"] == k) & (overlaps["t2"] >= t1)]
+    part = seed_means(part, ["task", "algo", "curve", "t2"], ["value", "random_baseline"])
     task_names = sorted(overlaps["task"].unique())
     drawn = [c for c in _CURVE_NAMES.values() if c in set(part["curve"])]
     colours = dict(zip(_CURVE_NAMES.values(), sns.color_palette(n_colors=len(_CURVE_NAMES))))
@@ -318,6 +383,7 @@ def subspace_fraction_vs_k(fractions: pd.DataFrame) -> plt.Figure:
     if data.empty:
         return _no_data("no gradient subspace fractions yet")
     data = data.assign(curve=[_CURVE_NAMES[(a, n)] for a, n in zip(data["algo"], data["network"])])
+    data = seed_means(data, ["task", "curve", "k"], ["value", "random_baseline"])
     task_names = sorted(data["task"].unique())
     curves = [c for c in _CURVE_NAMES.values() if c in set(data["curve"])]
     colours = dict(zip(_CURVE_NAMES.values(), sns.color_palette(n_colors=len(_CURVE_NAMES))))
@@ -348,6 +414,7 @@ def overlap_by_k(overlaps: pd.DataFrame, t1: int) -> plt.Figure:
     if part.empty:
         return _no_data(f"no overlaps from t1 = {t1:,} yet")
     part = part.assign(curve=[_CURVE_NAMES[(a, n)] for a, n in zip(part["algo"], part["network"])])
+    part = seed_means(part, ["task", "curve", "k", "t2"], ["value"])
     task_names = sorted(part["task"].unique())
     curves = [c for c in _CURVE_NAMES.values() if c in set(part["curve"])]
     ks = sorted(part["k"].unique())
@@ -385,15 +452,17 @@ def _no_data(message: str) -> plt.Figure:
 
 
 def top_eigenvalues(eigenvalues: pd.DataFrame) -> plt.Figure:
-    """Eigenvalues of rank 1, 10 and the largest computed rank against training steps (precise Hessian):
-    a panel per algorithm and network, two per row, each with its own axes (SAC's runs are much shorter
-    than PPO's, and the networks' curvatures differ by orders of magnitude)."""
+    """Eigenvalues of rank 1, 10 and the largest computed rank against training steps (precise Hessian)
+    for one task: a panel per algorithm and network, two per row, each with its own axes (SAC's runs are
+    much shorter than PPO's, and the networks' curvatures differ by orders of magnitude). A curve is the
+    mean over seeds at each step, its band one standard deviation over seeds (none for one seed)."""
     data = eigenvalues[eigenvalues["hessian"] == "precise"]
     if data.empty:
         return _no_data("no eigenvalues yet")
     ranks = sorted({1, 10, int(data["rank"].max())} & set(data["rank"]))
     data = data[data["rank"].isin(ranks)]
     data = data.assign(curve=[f"{a.upper()} {n}" for a, n in zip(data["algo"], data["network"])])
+    data = seed_means(data, ["curve", "rank", "step"], ["eigenvalue"])
     grid = sns.relplot(data=data, x="step", y="eigenvalue", hue="rank", col="curve", kind="line",
                        marker="o", errorbar="sd", palette="viridis", height=3.2, aspect=1.4,
                        col_wrap=min(2, data["curve"].nunique()), facet_kws={"sharey": False, "sharex": False})

@@ -1,4 +1,8 @@
-"""The tables behind Figures 1-3 and the "beyond" page: phases, per-phase fractions, spectra, overlaps."""
+"""The tables behind Figures 1-3 and the "beyond" page: phases, per-phase fractions, spectra, overlaps.
+
+Seeds are replicates: a statistic over seeds is taken over one value per seed (``across_seeds``), each
+seed's value computed from that seed's rows alone, never over the pooled rows of several seeds.
+"""
 
 from __future__ import annotations
 
@@ -9,8 +13,8 @@ from gradsub import metrics, plots
 from gradsub.metrics import PHASES
 from gradsub.report.data import RUN, last_checkpoint
 
-__all__ = ["PHASE_WINDOW", "checkpoint_phases", "common_t1", "final_spectra", "fraction_by_phase",
-           "overlap_table", "phase_table", "runs_without_spectrum", "runs_without_t1", "spectrum_summary"]
+__all__ = ["PHASE_WINDOW", "across_seeds", "checkpoint_phases", "common_t1", "final_spectra", "fraction_by_phase",
+           "overlap_table", "phase_statistics", "phase_table", "runs_without_spectrum", "runs_without_t1", "spectrum_summary"]
 
 # The paper's phase split behind Figure 2 smooths the return with a centred 20,000-step window:
 # 10,000 steps either side of each point.
@@ -38,16 +42,31 @@ def checkpoint_phases(curves: pd.DataFrame, steps: pd.DataFrame) -> pd.DataFrame
     return pd.concat(out, ignore_index=True)[columns] if out else pd.DataFrame(columns=columns)
 
 
-def fraction_by_phase(fractions: pd.DataFrame, phases: pd.DataFrame, k: int = 100) -> pd.DataFrame:
-    """S_frac at ``k`` averaged per run, network, phase and plotted variant (Figure 2's bars).
+def across_seeds(per_seed: pd.DataFrame, keys: list[str], value: str = "value") -> pd.DataFrame:
+    """Mean and standard deviation over seeds of ``value`` per combination of ``keys``.
 
-    Returns task, algo, seed, network, phase, variant, value, random_baseline.
+    per_seed: at most one row per seed and combination of ``keys`` (e.g. ``plots.seed_means``); a
+    ValueError otherwise, since a second row of a seed would count as another seed.
+    Returns ``keys``, ``mean``, ``std`` (ddof 1, as the figures' error bars; NaN for one seed) and
+    ``seeds`` (how many).
+    """
+    if per_seed.duplicated(keys + ["seed"]).any():
+        raise ValueError(f"per_seed has several rows of one seed for some {keys}: reduce each seed to one "
+                         "value first (plots.seed_means)")
+    stats = per_seed.groupby(keys)[value].agg(["mean", "std", "count"]).rename(columns={"count": "seeds"})
+    return stats.reset_index()
+
+
+def fraction_by_phase(fractions: pd.DataFrame, phases: pd.DataFrame, k: int = 100) -> pd.DataFrame:
+    """S_frac at ``k`` per seed, network, phase and plotted variant: the mean over that seed's checkpoints
+    in the phase (Figure 2's bars average these over seeds).
+
+    Returns task, algo, network, phase, variant, seed, value, random_baseline.
     """
     part = fractions[fractions["k"] == k].merge(phases, on=RUN + ["step"])
     labels = [plots.VARIANT_LABELS.get(pair) for pair in zip(part["gradient"], part["hessian"])]
     part = part.assign(variant=labels).dropna(subset=["variant"])
-    keys = ["task", "algo", "seed", "network", "phase", "variant"]
-    return part.groupby(keys, as_index=False)[["value", "random_baseline"]].mean()
+    return plots.seed_means(part, ["task", "algo", "network", "phase", "variant"], ["value", "random_baseline"])
 
 
 def final_spectra(spectrum: pd.DataFrame) -> pd.DataFrame:
@@ -86,21 +105,31 @@ _VARIANT_SHORT = {label: " / ".join(part.replace("minibatch", "mini-batch") for 
                   for pair, label in plots.VARIANT_LABELS.items()}
 
 
+_PHASE_KEYS = ["task", "algo", "network", "variant", "phase"]
+
+
+def phase_statistics(by_phase: pd.DataFrame) -> pd.DataFrame:
+    """Figure 2's bars as numbers: per (task, algo, network, variant, phase) the mean, standard deviation
+    and number of seeds (``across_seeds``) of ``fraction_by_phase``'s per-seed values, and the random
+    level k/n (``random_baseline``)."""
+    stats = across_seeds(by_phase, _PHASE_KEYS)
+    return stats.merge(by_phase.groupby(_PHASE_KEYS, as_index=False)["random_baseline"].mean(), on=_PHASE_KEYS)
+
+
 def phase_table(by_phase: pd.DataFrame) -> pd.DataFrame:
     """The numbers behind Figure 2, one row per (task, algo, network, variant) and one column per phase:
-    "mean ± std (seeds)" over seeds ("mean (1)" for one seed), and the random level k/n. The variant
-    is written "gradient / Hessian" (e.g. "mini-batch / precise")."""
+    "mean ± std (seeds)" over seeds ("mean (1)" for one seed; ``phase_statistics``), and the random
+    level k/n. The variant is written "gradient / Hessian" (e.g. "mini-batch / precise")."""
     keys = ["task", "algo", "network", "gradient / Hessian"]
     if by_phase.empty:
         return pd.DataFrame(columns=keys + list(PHASES) + ["k/n"])
-    by_phase = by_phase.assign(**{"gradient / Hessian": by_phase["variant"].map(_VARIANT_SHORT)})
-    grouped = by_phase.groupby(keys + ["phase"])["value"]
-    stats = grouped.agg(["mean", "std", "count"]).reset_index()
+    stats = phase_statistics(by_phase)
+    stats = stats.assign(**{"gradient / Hessian": stats["variant"].map(_VARIANT_SHORT)})
     stats["cell"] = [f"{m:.3f} ± {sd:.3f} ({n})" if n > 1 else f"{m:.3f} (1)"
-                     for m, sd, n in zip(stats["mean"], stats["std"], stats["count"])]
+                     for m, sd, n in zip(stats["mean"], stats["std"], stats["seeds"])]
     wide = stats.pivot(index=keys, columns="phase", values="cell")
     wide = wide.reindex(columns=list(PHASES), fill_value="").fillna("")
-    wide["k/n"] = by_phase.groupby(keys)["random_baseline"].mean().map(lambda v: f"{v:.2g}")
+    wide["k/n"] = stats.groupby(keys)["random_baseline"].mean().map(lambda v: f"{v:.2g}")
     wide.columns.name = None
     return wide.reset_index()
 
@@ -125,12 +154,13 @@ def runs_without_t1(overlaps: pd.DataFrame, t1: int) -> pd.DataFrame:
 
 
 def overlap_table(overlaps: pd.DataFrame, t1s, k: int) -> pd.DataFrame:
-    """Overlap with the subspace at each t1 at every run's last t2: mean and std over seeds (std empty for
-    one seed), the number of seeds, the last t2 and the random level k/n."""
+    """Overlap with the subspace at each t1 at each seed's last t2: mean and std over seeds (std empty for
+    one seed; ``across_seeds``), the number of seeds, the last t2 of any seed and the random level k/n."""
+    keys = ["task", "algo", "network", "t1"]
     part = overlaps[overlaps["t1"].isin(t1s) & (overlaps["k"] == k) & (overlaps["t2"] > overlaps["t1"])]
     last = part[part["t2"] == part.groupby(RUN + ["network", "t1"])["t2"].transform("max")]
-    grouped = last.groupby(["task", "algo", "network", "t1"])
-    table = grouped["value"].agg(["mean", "std", "count"]).rename(columns={"count": "seeds"})
+    table = across_seeds(plots.seed_means(last, keys), keys).set_index(keys)
+    grouped = last.groupby(keys)
     table["last t2"] = grouped["t2"].max()
     table["k/n"] = grouped["random_baseline"].mean()
     return table.reset_index()

@@ -110,12 +110,14 @@ def evidence(used: pd.DataFrame, solver_stats: pd.DataFrame) -> dict[str, str]:
     solver_stats: the table whose precise-Hessian rows give each checkpoint's sample size N.
     Returns short texts by key: ``runs`` ("7 runs (PPO 4, SAC 3)"), ``tasks``, ``seeds`` (seeds per task
     and algorithm, and the paper's), ``steps`` (each run's last step used, and the paper's training
-    length for those tasks), ``n`` (precise N, and the paper's), and ``seed_count`` (the fewest seeds of
-    any task and algorithm, as a number in text). Empty ``used``: every text says "none".
+    length for those tasks), ``n`` (precise N, and the paper's), ``seed_count`` and ``most_seeds`` (the
+    fewest and the most seeds of any task and algorithm, as numbers in text). Empty ``used``: every text
+    says "none".
     """
     runs = used[RUN].drop_duplicates()
     if runs.empty:
-        return dict.fromkeys(("runs", "tasks", "seeds", "steps", "n"), "none") | {"seed_count": "0"}
+        return dict.fromkeys(("runs", "tasks", "seeds", "steps", "n"), "none") | dict.fromkeys(
+            ("seed_count", "most_seeds"), "0")
     by_algo = runs.groupby("algo").size()
     per_job = runs.groupby(["task", "algo"])["seed"].nunique()
     paper = {(t, a): profiles.get_profile(t, a, "paper") for t, a in per_job.index}
@@ -136,18 +138,22 @@ def evidence(used: pd.DataFrame, solver_stats: pd.DataFrame) -> dict[str, str]:
                  f"(the paper trains these to {_span(paper_steps, steps_label)})",
         "n": n_text,
         "seed_count": str(int(per_job.min())),
+        "most_seeds": str(int(per_job.max())),
     }
 
 
 def evidence_line(used: pd.DataFrame, solver_stats: pd.DataFrame, *, spread: bool = True) -> str:
     """One sentence: what a page rests on (``evidence``), and, for a page that draws spreads over seeds
-    (``spread``), whether it can draw them (two seeds or more) or not."""
+    (``spread``), where it can draw them (a task and algorithm with two seeds or more) and where not."""
     if used.empty:
         return "No analysed runs yet: the figures below are placeholders."
     e = evidence(used, solver_stats)
     text = f"This page rests on {e['runs']} on {e['tasks']}; {e['seeds']}; {e['steps']}; {e['n']}."
-    if spread and int(e["seed_count"]) < 2:
-        text += " With one seed there is no spread to show: no error bars or bands are drawn."
-    elif spread:
-        text += " Error bars and bands are one standard deviation over seeds."
-    return text
+    if not spread:
+        return text
+    if int(e["most_seeds"]) < 2:
+        return text + " With one seed there is no spread to show: no error bars or bands are drawn."
+    text += " Values are means over seeds; error bars and bands are one standard deviation over seeds"
+    if int(e["seed_count"]) < 2:
+        return text + ", drawn only where a task and algorithm has two seeds or more."
+    return text + "."
