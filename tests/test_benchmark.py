@@ -196,6 +196,19 @@ def test_operator_verdict_applies_the_issues_ten_percent_rule(tmp_path, ratio, p
     # Every configuration must pass: the worst one (N = 10^5 here, or 10^4 when it is the slower) decides.
     assert verdict["replace"] is replace and verdict["measured"] == 2
     assert verdict["slowest"] == max(ratio, 1.0) and verdict["peak_high"] == max(peak, 1.0)
-    sentence = performance.peers_summary(folder)["verdict"]
+    summary = performance.peers_summary(folder)
+    assert summary["short"] == "none"  # every residual of _peer_rows is 1e-5, within tol
+    sentence = summary["verdict"]
     assert ("should use it" in sentence) is replace and ("keeps its own product" in sentence) is not replace
     assert performance.operator_verdict(tmp_path / "nothing")["replace"] is False
+
+
+def test_peers_summary_names_a_peer_that_missed_the_tolerance(tmp_path):
+    from gradsub.report import performance
+
+    rows = _peer_rows(10_000, 1.5, 2.0)
+    rows[-1]["max_residual_float64"] = 2e-4  # the curvlinops row
+    summary = performance.peers_summary(_write(tmp_path, rows))
+    assert summary["short"] == "curvlinops, ppo actor at 10^4: 2.0e-04"
+    assert summary["curvlinops"].startswith("curvlinops took 3.00x the time of our cold solve")
+    assert summary["hessian-eigenthings"] == "hessian-eigenthings: not measured yet"

@@ -10,7 +10,7 @@ import pandas as pd
 from gradsub.report.data import data_dir
 
 __all__ = ["BENCHMARK_COLUMNS", "BENCHMARK_TARGETS", "BENCHMARK_TARGET_N", "MEMORY_PROJECTED", "MEMORY_TARGET_N",
-           "OPERATOR_TOLERANCE", "OUR_METHODS", "PEER_METHODS", "benchmark_memory", "benchmark_missing",
+           "OPERATOR_TOLERANCE", "OUR_METHODS", "PEER_METHODS", "SOLVER_TOL", "benchmark_memory", "benchmark_missing",
            "benchmark_peers", "benchmark_results", "benchmark_table", "operator_verdict", "peers_missing",
            "peers_summary", "sample_decade"]
 
@@ -18,6 +18,8 @@ __all__ = ["BENCHMARK_COLUMNS", "BENCHMARK_TARGETS", "BENCHMARK_TARGET_N", "MEMO
 # the peer libraries measured beside the paper's method.
 OUR_METHODS = ("block cold", "block warm")
 PEER_METHODS = ("curvlinops", "hessian-eigenthings")
+# The relative residual every method is asked to reach (the paper's eigsh tol, FACTS §7).
+SOLVER_TOL = 1e-4
 # The issue's rule: a peer's Hessian-vector product replaces ours if it is at most this much slower
 # (relative) at no more memory.
 OPERATOR_TOLERANCE = 0.10
@@ -209,7 +211,8 @@ def peers_summary(folder: Path | None = None) -> dict[str, str]:
 
     One per peer (keyed by its name): its solve time against ours and the paper's, its peak memory
     against ours and its cost per product against ours, each as the range over the measured
-    configurations; and "verdict": the issue's decision on curvlinops' product."""
+    configurations; "short": the peer rows whose float64 residual misses ``SOLVER_TOL`` (with the
+    residual they reached), or "none"; and "verdict": the issue's decision on curvlinops' product."""
     table = benchmark_peers(folder)
     out = {}
     for peer in PEER_METHODS:
@@ -225,6 +228,10 @@ def peers_summary(folder: Path | None = None) -> dict[str, str]:
                      f"{_span(rows['time / ours warm'])} that of our warm one and {_span(rows['time / paper'])} "
                      f"that of the paper's method, with {_span(rows['peak / ours cold'])} our cold solve's peak "
                      f"memory" + (f"; per Hessian-vector product, against ours, it took {race}" if race else ""))
+    short = table[table["max residual"] > SOLVER_TOL] if len(table) else table
+    out["short"] = "; ".join(
+        f"{r['peer']}, {r['algo']} {r['network']} at 10^{sample_decade(r['N'])}: {r['max residual']:.1e}"
+        for _, r in short.iterrows()) or "none"
     verdict = operator_verdict(folder, "curvlinops")
     if not verdict["measured"]:
         out["verdict"] = "curvlinops' product has not been raced against ours yet"
