@@ -112,7 +112,9 @@ the full configuration takes about 1.5-2 h. On the idle machine: ``--networks pp
 12 min (737 s), ``--networks sac-critic --n 100000`` 70 min (4,184 s: the warm start's vectors 12 min,
 then the three workers; each method spends k = 100 float64 products on its float64 residual check).
 Training the two runs from scratch adds about 4 min (PPO) and 10 min (SAC) (``artifacts/bench`` keeps
-them).
+them). The two peers make a configuration take two to three times as long (curvlinops' dearer products,
+hessian-eigenthings' unconverged shorter Lanczos runs, and a float64 residual check for each); the
+commits of ``data/benchmarks/eigensolver.csv`` give each command's time.
 """
 
 from __future__ import annotations
