@@ -6,6 +6,8 @@ import argparse
 import ast
 import sys
 
+from gradsub import NETWORKS
+
 __all__ = ["main"]
 
 
@@ -72,6 +74,8 @@ def main(argv: list[str] | None = None) -> int:
                        help="checkpoints, row pools and solved cells (default: artifacts)")
     scale.add_argument("--write-only", action="store_true",
                        help="rewrite the tables from the cells solved so far, solving nothing")
+    scale.add_argument("--networks", nargs="+", choices=NETWORKS, default=list(NETWORKS),
+                       help="solve only these networks' cells (two processes can share a run; default: both)")
 
     args = parser.parse_args(argv)
     try:
@@ -98,7 +102,7 @@ def main(argv: list[str] | None = None) -> int:
 
             runs = [grid.get_run(name) for name in args.runs] if args.runs else grid.SCALE_RUNS
             table = grid.run_grid(runs, data_dir=args.data_dir, artifacts_dir=args.artifacts_dir,
-                                  solve=not args.write_only)
+                                  solve=not args.write_only, networks=args.networks)
             print(f"sample_size: {len(table)} rows for {len(runs)} run(s)")
     except ValueError as err:
         print(f"gradsub: error: {err}", file=sys.stderr)

@@ -139,17 +139,17 @@ class Cell:
         return f"step{self.step:09d}-{self.network}-n{n}-tol{self.tol:.0e}"
 
 
-def grid_cells(run: ScaleRun) -> list[Cell]:
-    """The run's cells in the order they are solved: per step, both networks' smaller N ascending (and
-    the looser tolerances at ``tol_samples`` of the first step), then both networks' largest N, the
-    dearest solves: an interrupted grid has the most cells done."""
+def grid_cells(run: ScaleRun, networks: Sequence[str] = NETWORKS) -> list[Cell]:
+    """The run's cells (of ``networks``) in the order they are solved: per step, the smaller N ascending
+    (and the looser tolerances at ``tol_samples`` of the first step), then the largest N, the dearest
+    solves: an interrupted grid has the most cells done."""
     cells = []
     for i, step in enumerate(run.steps):
-        for network in NETWORKS:
+        for network in networks:
             cells += [Cell(step, network, n, REFERENCE_TOL) for n in run.sizes[:-1]]
             if i == 0:
                 cells += [Cell(step, network, run.tol_samples, tol) for tol in TOLERANCES if tol != REFERENCE_TOL]
-        cells += [Cell(step, network, run.sizes[-1], REFERENCE_TOL) for network in NETWORKS]
+        cells += [Cell(step, network, run.sizes[-1], REFERENCE_TOL) for network in networks]
     return cells
 
 
@@ -311,8 +311,10 @@ def params(run: ScaleRun) -> dict:
 CHUNK_SIZE = 4096
 
 
-def _write(run: ScaleRun, done: dict[Cell, dict], data_dir: Path, started: float, commit: str) -> None:
-    frame = sample_size_frame(run, done)
+def _write(run: ScaleRun, artifacts_dir: Path, data_dir: Path, started: float, commit: str) -> None:
+    """The run's table and manifest row from every cell solved so far (read back from the cache, so that
+    processes solving other cells of the same run side by side all land)."""
+    frame = sample_size_frame(run, _load_cells(run, artifacts_dir))
     if frame.empty:
         return
     results.write_table(data_dir, "sample_size", run.key, frame)
@@ -326,22 +328,23 @@ def _now() -> str:
 
 def run_grid(runs: Sequence[ScaleRun] = SCALE_RUNS, *, data_dir: str | Path = "data",
              artifacts_dir: str | Path = "artifacts", progress: bool | None = None,
-             log=print, solve: bool = True) -> pd.DataFrame:
+             log=print, solve: bool = True, networks: Sequence[str] = NETWORKS) -> pd.DataFrame:
     """Train (or reuse) each run, solve every cell of its grid not solved yet, and rewrite its
     ``sample_size`` table and manifest row after each cell. ``solve=False`` only rewrites the tables
-    and manifest rows from the cells solved so far. Returns every run's table."""
+    and manifest rows from the cells solved so far; ``networks`` limits the cells solved (two processes
+    may solve a run's actor and critic side by side). Returns every run's table."""
     data_dir, artifacts_dir = Path(data_dir), Path(artifacts_dir)
     frames = []
     for run in runs:
         started, commit = time.perf_counter(), results.git_commit()
         done = _load_cells(run, artifacts_dir)
         if not solve:
-            _write(run, done, data_dir, started, commit)
+            _write(run, artifacts_dir, data_dir, started, commit)
             frames.append(sample_size_frame(run, done))
             continue
         train_run(run, artifacts_dir, progress=progress)
         loaded: dict[int, _Checkpoint] = {}
-        for cell in grid_cells(run):
+        for cell in grid_cells(run, networks):
             if cell in done:
                 continue
             if cell.step not in loaded:
@@ -354,6 +357,6 @@ def run_grid(runs: Sequence[ScaleRun] = SCALE_RUNS, *, data_dir: str | Path = "d
             done[cell] = out
             log(f"{run.name} {cell.name}: N={out['n_samples']} {out['n_products']} products "
                 f"{out['seconds']:.0f} s peak {out['peak_mib']:.0f} MiB")
-            _write(run, done, data_dir, started, commit)
-        frames.append(sample_size_frame(run, done))
+            _write(run, artifacts_dir, data_dir, started, commit)
+        frames.append(sample_size_frame(run, _load_cells(run, artifacts_dir)))
     return pd.concat(frames, ignore_index=True)
