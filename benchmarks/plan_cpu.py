@@ -5,9 +5,10 @@ by a reviewed commit. This script is the cost model that proposes it: for each j
 precise sample size N, the checkpoints and the training steps that fit the budget, and prints the
 rows as Python to paste into ``gradsub/profiles.py``, with each job's planned minutes and the mean.
 
-Budget (two one-thread jobs side by side on the 2-core machine): each job at most ``JOB_MAX_MIN``
-minutes, planned to ``PLAN_MIN``; a job whose shortest form (checkpoints 0 and the end, the least
-steps) does not fit that plan gets its shortest form. The mean over all jobs is printed.
+Budget (``gradsub.profiles.CPU_JOB_MAX_MINUTES`` and ``CPU_MEAN_MINUTES``): each job is planned to
+``PLAN_MIN``; a job whose shortest form (checkpoints 0 and the end, the least steps) does not fit that
+plan gets its shortest form, and the script names every job over the maximum. The mean over all jobs
+is printed.
 
 Inputs, all measured (the comments say where):
 - training steps/s: ``data/benchmarks/throughput.csv`` (``benchmarks/throughput.py``) where it has
@@ -39,8 +40,8 @@ from gradsub.analysis import AnalysisSettings
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT / "data"
 
-JOB_MAX_MIN = 60.0
-PLAN_MIN = 44.0
+JOB_MAX_MIN = profiles.CPU_JOB_MAX_MINUTES
+PLAN_MIN = profiles.CPU_MEAN_MINUTES - 1  # a minute's margin below the mean the budget allows
 EVAL_MIN = 2.0  # evaluations, checkpoint saves and loading (1-2 min per job in the measured sweeps)
 ANALYSIS_MIN = 27.0  # checkpoints are added while their analyses fit this (or what training leaves)
 

@@ -21,11 +21,15 @@ from typing import Any
 from gradsub import tasks
 
 __all__ = ["PROFILES", "SAC_MINIBATCH_SAMPLES", "Profile", "ScaleRow", "CPU_TABLE", "LONG_TABLE",
-           "check_profile", "defines", "get_profile", "planned_minutes", "task_rows", "format_task_table"]
+           "CPU_JOB_MAX_MINUTES", "CPU_MEAN_MINUTES", "check_profile", "defines", "get_profile", "table_row", "planned_minutes", "task_rows", "format_task_table"]
 
 PROFILES = ("smoke", "cpu", "long", "paper")
 # SAC's mini-batch data: 2048 // batch_size mini-batches of batch_size rows (the paper, Section 4).
 SAC_MINIBATCH_SAMPLES = 2048
+# The cpu profile's budget, two one-thread jobs side by side on the 2-core machine: each job at most
+# an hour, and 45 minutes on average over the (task, algo) jobs, so that a seed of all 24 takes a night.
+CPU_JOB_MAX_MINUTES = 60
+CPU_MEAN_MINUTES = 45
 
 
 @dataclasses.dataclass(frozen=True)
@@ -187,12 +191,16 @@ def defines(task: str | tasks.Task, algo: str, profile: str) -> bool:
     return name not in _TABLES or (tasks.get_task(task).name, tasks.check_algo(algo)) in _TABLES[name]
 
 
+def table_row(task: str | tasks.Task, algo: str, profile: str) -> ScaleRow | None:
+    """The job's row in a table profile (None for smoke and paper, which are rules)."""
+    name = check_profile(profile)
+    return _row(name, tasks.get_task(task), tasks.check_algo(algo)) if name in _TABLES else None
+
+
 def planned_minutes(task: str | tasks.Task, algo: str, profile: str) -> float | None:
     """The planned wall minutes of the job in a table profile's row (None for smoke and paper)."""
-    name = check_profile(profile)
-    if name not in _TABLES:
-        return None
-    return _row(name, tasks.get_task(task), tasks.check_algo(algo)).planned_minutes
+    row = table_row(task, algo, profile)
+    return None if row is None else row.planned_minutes
 
 
 def _paper_checkpoints(total: int) -> tuple[int, ...]:

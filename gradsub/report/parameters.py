@@ -40,7 +40,8 @@ def profiles_table() -> pd.DataFrame:
                              "checkpoints": len(steps),
                              "checkpoint steps": checkpoint_text(steps),
                              "n_precise": p.n_precise, "k": p.k, "seeds": p.n_seeds,
-                             "planned minutes": profiles.planned_minutes(name, algo, profile)})
+                             "planned minutes": profiles.planned_minutes(name, algo, profile),
+                             "why": getattr(profiles.table_row(name, algo, profile), "reason", "")})
     return pd.DataFrame(rows)
 
 
