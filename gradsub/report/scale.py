@@ -50,13 +50,13 @@ def _last(table: pd.DataFrame) -> pd.DataFrame:
     return rows[rows["k"] == rows.groupby(["task", "algo", "network"])["k"].transform("max")]
 
 
-def _smallest_from(values: pd.Series, ok: pd.Series) -> int | None:
-    """The smallest index N such that ``ok`` holds at N and at every larger N (None if not at the largest)."""
-    ok = ok.sort_index()
-    if ok.empty or not ok.iloc[-1]:
-        return None
+def _smallest_from(ok: pd.Series) -> int | None:
+    """The smallest N below the largest (the reference, where ``ok`` holds trivially) from which ``ok``
+    holds at every larger N; None when none does."""
+    ok = ok.sort_index().iloc[:-1]
     failing = ok[~ok]
-    return int(ok.index[0] if failing.empty else ok.index[ok.index > failing.index[-1]][0])
+    holding = ok.index if failing.empty else ok.index[ok.index > failing.index[-1]]
+    return int(holding[0]) if len(holding) else None
 
 
 def conclusions(table: pd.DataFrame) -> pd.DataFrame:
@@ -75,9 +75,8 @@ def conclusions(table: pd.DataFrame) -> pd.DataFrame:
             row["largest cross-fitted N"] = int(crossed.index[-1])
             row["S_frac cross-fitted at largest N"] = reference
             row["N for S_frac within margin"] = _smallest_from(
-                crossed["s_frac"], (crossed["s_frac"] - reference).abs() <= FRACTION_MARGIN)
-        row["N for subspace overlap"] = _smallest_from(same["overlap_with_largest"],
-                                                        same["overlap_with_largest"] >= OVERLAP_FLOOR)
+                (crossed["s_frac"] - reference).abs() <= FRACTION_MARGIN)
+        row["N for subspace overlap"] = _smallest_from(same["overlap_with_largest"] >= OVERLAP_FLOOR)
         row["cpu N"] = int(cpu_n)
         if cpu_n in same.index and cpu_n in crossed.index:
             row["same at cpu N"] = same.loc[cpu_n, "s_frac"]
@@ -140,15 +139,17 @@ def summary(table: pd.DataFrame) -> str:
     if found.empty:
         return "The scale-validation grid has no committed results yet (run `gradsub scale`)."
 
-    def n_text(value) -> str:
-        return "not within the grid" if value is None or pd.isna(value) else f"N = {int(value):,}"
-
     parts = []
     for row in found.to_dict("records"):
-        text = (f"{row['network class']} ({row['task']}, step {row['step']:,}): cross-fitted S_frac within "
-                f"{FRACTION_MARGIN:g} of its largest-N value from {n_text(row.get('N for S_frac within margin'))}; "
-                f"top-{row['k']} subspace overlap >= {OVERLAP_FLOOR:g} from "
-                f"{n_text(row.get('N for subspace overlap'))}")
+        def n_text(value, largest) -> str:
+            return (f"no N below {largest:,}" if value is None or pd.isna(value) else f"N = {int(value):,}")
+
+        text = (f"{row['network class']} ({row['task']}, step {row['step']:,}, largest N {row['largest N']:,}): "
+                f"cross-fitted S_frac within {FRACTION_MARGIN:g} of its value at N = "
+                f"{row.get('largest cross-fitted N', row['largest N']):,} from "
+                f"{n_text(row.get('N for S_frac within margin'), row.get('largest cross-fitted N', row['largest N']))}; "
+                f"top-{row['k']} subspace overlap with the largest N's >= {OVERLAP_FLOOR:g} from "
+                f"{n_text(row.get('N for subspace overlap'), row['largest N'])}")
         if not pd.isna(row.get("inflation at cpu N", float("nan"))):
             text += (f"; at the cpu profile's N = {row['cpu N']:,} the same-sample S_frac exceeds the "
                      f"cross-fitted one by {row['inflation at cpu N']:.3f}")
