@@ -2,18 +2,32 @@
 
 from __future__ import annotations
 
+import importlib
 import os
+import warnings
 from pathlib import Path
+from types import ModuleType
 
 import numpy as np
 import pandas as pd
 
 from gradsub import results
 
-__all__ = ["RUN", "data_dir", "glue_figure", "last_checkpoint", "load_tables", "table"]
+__all__ = ["RUN", "data_dir", "glue_figure", "import_quietly", "last_checkpoint", "load_tables", "table"]
 
 # The columns that name one run.
 RUN = ["task", "algo", "seed", "profile"]
+
+
+def import_quietly(name: str) -> ModuleType:
+    """Import a gradsub module that trains or analyses (``gradsub.job``, ``gradsub.scale``): their
+    progress bars come from tqdm.auto, which warns on stderr in a kernel without ipywidgets, and the book
+    draws no progress bar."""
+    from tqdm import TqdmWarning
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", TqdmWarning)
+        return importlib.import_module(name)
 
 
 def data_dir() -> Path:

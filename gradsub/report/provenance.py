@@ -3,14 +3,12 @@
 from __future__ import annotations
 
 import json
-import warnings
 
 import pandas as pd
-from tqdm import TqdmWarning
 
 from gradsub import profiles, results, tasks
 from gradsub.plots import steps_label
-from gradsub.report.data import RUN
+from gradsub.report.data import RUN, import_quietly
 
 __all__ = ["at_current_settings", "coverage", "evidence", "evidence_line", "job_costs", "job_plans",
            "manifest_view", "package_versions"]
@@ -20,11 +18,7 @@ def at_current_settings(manifest: pd.DataFrame) -> pd.Series:
     """Whether each run's parameters hash is the one its job has under today's registry (a run made
     with an earlier profile, or other settings, is not; the sweep would redo it). Rows of other
     profiles than the registry's (such as a scale-validation grid) are not jobs: False."""
-    with warnings.catch_warnings():
-        # gradsub.job's progress bars come from tqdm.auto, which warns in a kernel without ipywidgets;
-        # the book draws no progress bar.
-        warnings.simplefilter("ignore", TqdmWarning)
-        from gradsub.job import Job
+    Job = import_quietly("gradsub.job").Job
 
     current = [profile in profiles.PROFILES
                and results.params_hash(Job.from_params(json.loads(params)).params()) == stored

@@ -17,7 +17,7 @@ from pathlib import Path
 import pandas as pd
 
 from gradsub import profiles, results, tasks
-from gradsub.report.data import data_dir
+from gradsub.report.data import data_dir, import_quietly
 
 __all__ = ["FRACTION_MARGIN", "OVERLAP_FLOOR", "sample_size", "network_class", "conclusions",
            "tolerance_table", "cost_table", "grid_coverage", "summary"]
@@ -121,8 +121,7 @@ def cost_table(table: pd.DataFrame) -> pd.DataFrame:
 
 def grid_coverage(table: pd.DataFrame) -> pd.DataFrame:
     """Per run of ``gradsub.scale.SCALE_RUNS``: the cells solved against the cells of its grid."""
-    from gradsub import scale
-
+    scale = import_quietly("gradsub.scale")
     rows = []
     for run in scale.SCALE_RUNS:
         own = table[(table["task"] == run.task) & (table["algo"] == run.algo)]
