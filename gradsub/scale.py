@@ -1,6 +1,6 @@
 """Does the analysis's scale change the answer? The sample-size and tolerance grid.
 
-The paper estimates each precise Hessian on 10^6 samples (Section 4, Appendix B); a reduced N changes
+The paper estimates each precise Hessian on 10^6 samples (Section 4 and its appendix); a reduced N changes
 two things. The top-k subspace itself is a noisier estimate, and S_frac, measured with the gradient
 of the SAME sample as the Hessian, is biased upwards when N is not much larger than the parameter
 count n (the top eigenvectors partly fit the sample's own gradient noise). This module measures both
@@ -40,7 +40,7 @@ import torch
 
 from gradsub import NETWORKS, agents, profiles, results, samples
 from gradsub.hessian import HessianOperator, gradient
-from gradsub.lanczos import top_eigenpairs
+from gradsub.lanczos import DEFAULT_METHOD, top_eigenpairs
 from gradsub.metrics import gradient_subspace_fraction, random_baseline, subspace_overlap
 
 __all__ = ["ScaleRun", "Cell", "SCALE_RUNS", "TOLERANCES", "K_LEVELS", "get_run", "grid_cells", "measure",
@@ -48,8 +48,9 @@ __all__ = ["ScaleRun", "Cell", "SCALE_RUNS", "TOLERANCES", "K_LEVELS", "get_run"
 
 K_LEVELS = (1, 10, 100)
 TOLERANCES = (1e-2, 1e-3, 1e-4)
-REFERENCE_TOL = 1e-4  # the paper's eigsh tolerance (Appendix B)
+REFERENCE_TOL = 1e-4  # the paper's eigsh tolerance (its appendix)
 SEED = 0
+CHUNK_SIZE = 4096  # rows per chunk of the Hessian operator: memory, not results, depends on it
 PROFILE = results.SCALE_PROFILE  # the profile column of the manifest row and the table's run id
 
 
@@ -228,7 +229,7 @@ def measure(loss, own: dict, independent: dict | None, *, k: int, tol: float) ->
     gc.collect()
     _reset_peak_memory()
     before = _memory_mib("VmRSS")
-    pairs = top_eigenpairs(operator, min(k, n_params), method="block", tol=tol, seed=SEED)
+    pairs = top_eigenpairs(operator, min(k, n_params), method=DEFAULT_METHOD, tol=tol, seed=SEED)
     peak = _memory_mib("VmHWM")
     gradients = {"same": own, "independent": independent}
     fractions = {}
@@ -302,13 +303,11 @@ def params(run: ScaleRun) -> dict:
     """Everything that determines the run's numbers (the manifest's params)."""
     grid = {name: value for name, value in dataclasses.asdict(run).items() if name != "reason"}
     return {"grid": grid, "k_levels": list(K_LEVELS), "tolerances": list(TOLERANCES), "seed": SEED,
-            "method": "block", "chunk_size": CHUNK_SIZE,
+            "method": DEFAULT_METHOD, "chunk_size": CHUNK_SIZE,
             "training": {name: value for name, value in dataclasses.asdict(run.profile()).items()
                          if name not in ("notes", "n_precise", "n_random", "sac_minibatch_samples", "k",
                                          "chunk_size", "n_seeds")}}
 
-
-CHUNK_SIZE = 4096
 
 
 def _write(run: ScaleRun, artifacts_dir: Path, data_dir: Path, started: float, commit: str) -> None:
