@@ -18,9 +18,9 @@ __all__ = ["BENCHMARK_COLUMNS", "BENCHMARK_TARGETS", "BENCHMARK_TARGET_N", "MEMO
 # the peer libraries measured beside the paper's method.
 OUR_METHODS = ("block cold", "block warm")
 PEER_METHODS = ("curvlinops", "hessian-eigenthings")
-# The relative residual every method is asked to reach (the paper's eigsh tol, FACTS §7).
+# The relative residual every method is asked to reach (the eigsh tolerance of the paper's appendix).
 SOLVER_TOL = 1e-4
-# The issue's rule: a peer's Hessian-vector product replaces ours if it is at most this much slower
+# The project's rule: a peer's Hessian-vector product replaces ours if it is at most this much slower
 # (relative) at no more memory.
 OPERATOR_TOLERANCE = 0.10
 
@@ -60,7 +60,7 @@ def sample_decade(n: int) -> int:
     return int(round(np.log10(n)))
 
 
-# N the issue's memory target reaches (peak memory flat from N = 10^4 to 10^6).
+# N the project's memory target reaches (peak memory flat from N = 10^4 to 10^6).
 MEMORY_TARGET_N = 1_000_000
 MEMORY_PROJECTED = f"paper's peak projected to N = 10^{sample_decade(MEMORY_TARGET_N)}"
 # The configurations the benchmark's targets name: (algo, network) at each N.
@@ -172,7 +172,7 @@ def peers_missing(folder: Path | None = None) -> list[str]:
 
 
 def operator_verdict(folder: Path | None = None, peer: str = "curvlinops") -> dict:
-    """Whether ``peer``'s Hessian-vector product may replace ours, by the issue's rule: at most
+    """Whether ``peer``'s Hessian-vector product may replace ours, by the project's rule: at most
     ``OPERATOR_TOLERANCE`` slower per product in EVERY measured configuration and race column, with a
     worker peak memory at most that much above our cold solve's.
 
@@ -212,7 +212,7 @@ def peers_summary(folder: Path | None = None) -> dict[str, str]:
     One per peer (keyed by its name): its solve time against ours and the paper's, its peak memory
     against ours and its cost per product against ours, each as the range over the measured
     configurations; "short": the peer rows whose float64 residual misses ``SOLVER_TOL`` (with the
-    residual they reached), or "none"; and "verdict": the issue's decision on curvlinops' product."""
+    residual they reached), or "none"; and "verdict": the project's decision on curvlinops' product."""
     table = benchmark_peers(folder)
     out = {}
     for peer in PEER_METHODS:
@@ -238,11 +238,11 @@ def peers_summary(folder: Path | None = None) -> dict[str, str]:
     elif verdict["replace"]:
         out["verdict"] = (f"curvlinops' product took {_span([verdict['fastest'], verdict['slowest']])} our "
                           f"time per product at {_span([verdict['peak_low'], verdict['peak_high']])} our peak "
-                          f"memory, within the issue's {OPERATOR_TOLERANCE:.0%}: gradsub.hessian should use it")
+                          f"memory, within the project's {OPERATOR_TOLERANCE:.0%}: gradsub.hessian should use it")
     else:
         out["verdict"] = (f"curvlinops' product took {_span([verdict['fastest'], verdict['slowest']])} our "
                           f"time per product, with {_span([verdict['peak_low'], verdict['peak_high']])} our "
                           f"cold solve's peak memory, in {verdict['measured']} measured "
-                          f"configuration{'s' if verdict['measured'] > 1 else ''}: more than the issue's "
+                          f"configuration{'s' if verdict['measured'] > 1 else ''}: more than the project's "
                           f"{OPERATOR_TOLERANCE:.0%} slower, so gradsub.hessian keeps its own product")
     return out
