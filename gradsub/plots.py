@@ -515,23 +515,22 @@ def _log_axes(grid, *, y: bool = False) -> None:
 
 
 def fraction_against_n(table: pd.DataFrame) -> plt.Figure:
-    """S_frac against N (log axis), same-sample and cross-fitted, a panel per network and k level
-    (rows), with the random level k/n dashed; line style: the checkpoint."""
+    """S_frac against N (log axis), same-sample and cross-fitted: a row of panels per network, a column
+    per k level, the random level k/n dashed; line style: the checkpoint."""
     rows = _scale_rows(table)
     if rows.empty:
         return _no_data("no scale grid yet")
     rows = rows.assign(gradient=rows["gradient_sample"].map({"same": "same sample", "independent": "cross-fitted"}))
-    grid = sns.relplot(data=rows, x="n_samples", y="s_frac", hue="gradient", style="checkpoint", col="panel",
-                       row="k", kind="line", marker="o", height=2.6, aspect=1.15,
-                       hue_order=["same sample", "cross-fitted"], facet_kws={"sharex": False, "margin_titles": True})
+    grid = sns.relplot(data=rows, x="n_samples", y="s_frac", hue="gradient", style="checkpoint", row="panel",
+                       col="k", kind="line", marker="o", height=2.4, aspect=1.3,
+                       hue_order=["same sample", "cross-fitted"], facet_kws={"sharex": "row", "margin_titles": True})
     _log_axes(grid)
     grid.set(ylim=(-0.02, 1.02), xlabel="N (rows)", ylabel="S_frac")
-    grid.set_titles(col_template="{col_name}", row_template="k = {row_name}")
-    for (k, panel), ax in grid.axes_dict.items():
+    grid.set_titles(col_template="k = {col_name}", row_template="{row_name}")
+    for (panel, k), ax in grid.axes_dict.items():
         baseline = rows[(rows["k"] == k) & (rows["panel"] == panel)]["random_baseline"]
         if not baseline.empty:
             ax.axhline(baseline.iloc[0], color="0.4", ls="--", lw=1)
-    grid.figure.suptitle("dashed grey: random k/n", fontsize=10)
     grid.tight_layout()
     return grid.figure
 
