@@ -66,13 +66,12 @@ from stable_baselines3.common.vec_env import VecNormalize
 
 from gradsub import NETWORKS
 from gradsub.agents import Checkpoint, entropy_coefficient
-from gradsub.profiles import Profile
+from gradsub.profiles import SAC_MINIBATCH_SAMPLES, Profile
 
 __all__ = ["Batch", "AnalysisData", "RowPool", "analysis_data", "precise_batch", "minibatches", "concat_batches",
            "row_pool"]
 
 Batch = dict[str, torch.Tensor]
-PAPER_SAC_MINIBATCH_SAMPLES = 2048  # the paper, Section 4
 PAPER_SAC_RANDOM_TRANSITIONS = 50_000  # the paper, Section 4
 
 
@@ -406,7 +405,7 @@ def precise_batch(checkpoint: Checkpoint, seed: int, n: int, *, n_random: int = 
 
 
 def minibatches(checkpoint: Checkpoint, seed: int, *, n_random: int = PAPER_SAC_RANDOM_TRANSITIONS,
-                sac_minibatch_samples: int = PAPER_SAC_MINIBATCH_SAMPLES, minibatch_gamma: float | None = None,
+                sac_minibatch_samples: int = SAC_MINIBATCH_SAMPLES, minibatch_gamma: float | None = None,
                 minibatch_gae_lambda: float | None = None, warm_step0_normalization: bool = True
                 ) -> dict[str, list[Batch]]:
     """The mini-batches per network (see the module docstring).
