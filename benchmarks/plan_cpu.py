@@ -14,9 +14,12 @@ Inputs, all measured (the comments say where):
 - training steps/s: ``data/benchmarks/throughput.csv`` (``benchmarks/throughput.py``) where it has
   the (task, algo), else ``SHORT_WINDOW_RATES``; times ``WHOLE_RUN``, the share of the short-window
   rate a whole two-job sweep reached;
-- a checkpoint's analysis: the committed runs' ``timings`` at their own N (``data/results/timings``),
-  scaled linearly in rows; else minutes per 10^9 (parameters x rows) of the dearest measured job;
-- the dense spectra of small networks: minutes per 10^12 (n^2 x rows).
+- a checkpoint's analysis: Hessian-vector products per solve (the committed runs' ``solver_stats``,
+  the most per algorithm, network and first/later checkpoint, times the share of products the
+  profile's tolerance needs in ``data/results/sample_size``) times seconds per product, linear in rows
+  and parameters (our solver's cold rows of ``data/benchmarks/eigensolver.csv``); PPO's on-policy
+  samples cost their env steps at the training rate;
+- the dense spectra of small networks: n products on their rows.
 
 The sample sizes are decisions, not measurements: ``N_PRECISE`` (see its comment).
 
@@ -28,10 +31,10 @@ from __future__ import annotations
 
 import argparse
 import functools
-import json
 import sys
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from gradsub import profiles, results, tasks
@@ -62,18 +65,18 @@ SHORT_WINDOW_RATES: dict[tuple[str, str], float] = {
 # Whole-run rate over the short-window rate, two cpu jobs side by side on the idle machine (a clean
 # two-job SAC sweep of HalfCheetah and Finger-spin: 0.67 and 0.55, the lower kept).
 WHOLE_RUN = 0.55
-# Minutes per 10^9 (parameters of actor and critic) x (rows of the precise and mini-batch Hessians) of
-# one checkpoint (first, later), the dearest of the committed jobs: for tasks without committed timings.
-MIN_PER_GIGA = {"ppo": (17.0, 17.0), "sac": (13.9, 8.7)}
-SPECTRUM_MIN_PER_TERA = 28.0  # a dense spectrum: Pendulum PPO 5.6 min for 4,545 parameters, 10^4 rows
 
-# Precise sample size N (decisions). PPO: 10^4 on-policy rows for networks up to 20k parameters, 2,048
-# above (10^4 would cost five times the analysis the budget allows there). SAC: 8 x the 2,048 mini-batch
-# Hessian rows, so that precise and mini-batch estimates differ and C5 can be tested for SAC (or the
-# whole buffer where it holds fewer rows).
-SMALL_NETWORK = 20_000
-N_PRECISE = {"small": {"ppo": 10_000, "sac": 8 * profiles.SAC_MINIBATCH_SAMPLES},
-             "large": {"ppo": 2_048, "sac": 8 * profiles.SAC_MINIBATCH_SAMPLES}}
+# Precise sample size N (decisions, from the scale page's conclusions), the largest candidate whose job
+# keeps MIN_CHECKPOINTS checkpoints within the plan (fewer would leave no S_frac over training and no
+# overlap from a t1), else the last:
+# - PPO: 10^5 rows, the smallest N whose cross-fitted S_frac at k = 100 stays within 0.05 of the 10^6
+#   value (Pendulum's actor and critic); else 10^4 (at 2,048 rows a [256, 256] network's top-100
+#   subspace shares less than half of the 10^4 one);
+# - SAC: 8 x the 2,048 mini-batch Hessian rows, so that precise and mini-batch estimates differ and C5
+#   can be tested for SAC (the SAC actor's S_frac and top-100 subspace are within 0.05 and 0.9 of the
+#   whole buffer's from 10^4 rows).
+N_CANDIDATES = {"ppo": (100_000, 10_000), "sac": (8 * profiles.SAC_MINIBATCH_SAMPLES,)}
+MIN_CHECKPOINTS = 4
 # t1 values of the paper's overlap figures, in the order checkpoints are added: 100k first (Figure 3's
 # t1), then the early phase, then the rest.
 T1_PRIORITY = (100_000, 10_000, 50_000, 200_000, 500_000, 1_000_000)
@@ -91,20 +94,45 @@ def measured_rates() -> dict[tuple[str, str], float]:
 
 
 @functools.lru_cache(maxsize=None)
-def checkpoint_minutes() -> dict[tuple[str, str], tuple[float, float, int]]:
-    """(first, later, N) minutes of one checkpoint's analysis per committed cpu job, without spectra."""
-    timings = results.read_table(DATA, "timings")
-    manifest = results.read_manifest(DATA)
-    n_of = {(r.task, r.algo): int(json.loads(r.params)["settings"]["n_precise"])
-            for r in manifest.itertuples() if r.profile == "cpu" and r.status == "ok"}
-    out = {}
-    stages = timings[(timings["profile"] == "cpu") & (timings["step"] >= 0)
-                     & ~timings["stage"].str.startswith("spectrum")]
-    for (task, algo), group in stages.groupby(["task", "algo"]):
-        per_step = group.groupby("step")["seconds"].sum() / 60
-        if (task, algo) in n_of and len(per_step) > 1:
-            out[(task, algo)] = (float(per_step.iloc[0]), float(per_step.iloc[1:].max()), n_of[(task, algo)])
-    return out
+def product_seconds() -> tuple[float, float]:
+    """(a, b): seconds of one Hessian-vector product per row = a x parameters in its graph + b, a
+    least-squares fit to our solver's cold solves in the eigensolver benchmark."""
+    bench = pd.read_csv(DATA / "benchmarks" / "eigensolver.csv")
+    ours = bench[(bench["method"] == "block cold") & (bench["status"] == "ok")]
+    per_row = ours["seconds"] / ours["n_products"] / ours["n_samples"]
+    graph = [_graph_params(r.task, r.algo, r.network) for r in ours.itertuples()]
+    a, b = np.polyfit(np.asarray(graph, float), per_row.to_numpy(), 1)
+    return float(a), float(b)
+
+
+@functools.lru_cache(maxsize=None)
+def tolerance_share(tol: float) -> dict[str, float]:
+    """Per algorithm, the most products a solve at ``tol`` needs as a share of one at the paper's
+    1e-4, over the scale grid's tolerance cells."""
+    grid = results.read_table(DATA, "sample_size")
+    grid = grid[grid["gradient_sample"] == "same"].drop_duplicates(["algo", "task", "step", "network", "n_samples", "tol"])
+    keys = ["algo", "task", "step", "network", "n_samples"]
+    at = grid[np.isclose(grid["tol"], tol)].set_index(keys)["n_products"]
+    ref = grid[np.isclose(grid["tol"], 1e-4)].set_index(keys)["n_products"]
+    share = (at / ref).dropna()
+    return share.groupby(level="algo").max().to_dict()
+
+
+@functools.lru_cache(maxsize=None)
+def solve_products() -> dict[tuple[str, str, bool], float]:
+    """(algo, network, first checkpoint?) -> the most products one solve took in the committed runs
+    (the paper's tolerance 1e-4; the first checkpoint is solved cold, later ones warm-started)."""
+    stats = results.read_table(DATA, "solver_stats")
+    stats = stats.assign(first=stats["step"] == 0)
+    return stats.groupby(["algo", "network", "first"])["n_products"].max().to_dict()
+
+
+def _graph_params(task, algo, network) -> int:
+    """Parameters the network's loss differentiates through: SAC's actor loss runs through the critic."""
+    counts = tasks.parameter_counts(task)
+    if algo == "ppo":
+        return counts.ppo_actor if network == "actor" else counts.ppo_critic
+    return counts.sac_actor + counts.sac_critic if network == "actor" else counts.sac_critic
 
 
 def _params(task, algo) -> tuple[int, int]:
@@ -116,20 +144,23 @@ def _minibatch_rows(task, algo) -> int:
     return tasks.algo_config(task, algo).n_steps if algo == "ppo" else profiles.SAC_MINIBATCH_SAMPLES
 
 
-def n_precise(task, algo) -> int:
-    actor = _params(task, algo)[0]
-    return N_PRECISE["small" if actor <= SMALL_NETWORK else "large"][algo]
-
-
 def free_steps(task, algo) -> int:
     """SAC's random warm-up (learning_starts): it steps the env, nearly free, and updates nothing."""
     return tasks.algo_config(task, algo).learning_starts if algo == "sac" else 0
 
 
-def least_steps(task, algo) -> int:
-    """The shortest run: 10k steps after SAC's warm-up or PPO's first rollout (rounded up to 10k)."""
+def least_steps(task, algo, n: int) -> int:
+    """The shortest run: 10k steps after SAC's warm-up or PPO's first rollout (rounded up to 10k), and
+    for SAC at least ``first_analysable``."""
     before = free_steps(task, algo) if algo == "sac" else tasks.algo_config(task, algo).n_steps
-    return -(-before // 10_000) * 10_000 + 10_000
+    return max(-(-before // 10_000) * 10_000 + 10_000, -(-first_analysable(task, algo, n) // 10_000) * 10_000)
+
+
+def first_analysable(task, algo, n: int) -> int:
+    """The first step after 0 that may be analysed. SAC: past learning_starts (SB3 has updated
+    nothing before: such a checkpoint repeats step 0's parameters) and with 2N rows in the buffer, so
+    that an independent sample of N rows gives the cross-fitted S_frac."""
+    return max(free_steps(task, algo) + 1, 2 * n) if algo == "sac" else 1
 
 
 def train_minutes(task, algo, total: int) -> float:
@@ -137,66 +168,70 @@ def train_minutes(task, algo, total: int) -> float:
     return max(0, total - free_steps(task, algo)) / rate / 60
 
 
-def analysis_minutes(task, algo, checkpoints: tuple[int, ...], n: int) -> float:
-    """The analyses of ``checkpoints`` at N = n: committed timings scaled in rows (an independent
-    precise sample doubles the PPO rollouts, a small part of the cost), else the per-size model; plus
-    the dense spectra of small networks at the last checkpoint."""
-    params = _params(task, algo)
+def analysis_minutes(task, algo, checkpoints: tuple[int, ...], n: int, tol: float) -> float:
+    """The analyses of ``checkpoints`` at N = n: per checkpoint, each network's precise Hessian on n
+    rows and its mini-batch Hessian, solved at ``tol``; PPO's on-policy rows (the precise, the
+    independent and the mini-batch sample) collected at the training rate; the dense spectra of small
+    networks at the last checkpoint."""
+    a, b = product_seconds()
+    share = tolerance_share(tol)[algo]
     rows = n + _minibatch_rows(task, algo)
-    measured = checkpoint_minutes().get((task.name, algo))
-    if measured is not None:
-        first, later, n_then = measured
-        scale = rows / (n_then + _minibatch_rows(task, algo))
-        first, later = first * scale, later * scale
-    else:
-        work = sum(params) * rows / 1e9
-        first, later = (rate * work for rate in MIN_PER_GIGA[algo])
-    minutes = first + later * (len(checkpoints) - 1)
+    seconds = 0.0
+    for step in checkpoints:
+        for network in ("actor", "critic"):
+            products = solve_products()[(algo, network, step == 0)] * share
+            seconds += products * rows * (a * _graph_params(task, algo, network) + b)
+        if algo == "ppo":
+            seconds += (2 * n + _minibatch_rows(task, algo)) / measured_rates()[(task.name, algo)]
     settings = AnalysisSettings()
     spectrum_rows = min(settings.spectrum_rows, n)
-    minutes += sum(SPECTRUM_MIN_PER_TERA * p * p * spectrum_rows / 1e12 for p in params
-                   if p <= settings.dense_max_params)
-    return minutes
+    seconds += sum(p * spectrum_rows * (a * _graph_params(task, algo, network) + b)
+                   for network, p in zip(("actor", "critic"), _params(task, algo)) if p <= settings.dense_max_params)
+    return seconds / 60
 
 
 def checkpoints(task, algo, total: int, n: int) -> tuple[int, ...]:
     """0, the end, then the paper's t1 values below 80 % of ``total`` (in ``T1_PRIORITY`` order) while
-    the analyses fit; a midpoint when no t1 value lies there. SAC skips steps up to learning_starts:
-    SB3 has updated nothing there, so such a checkpoint repeats step 0's parameters."""
+    the analyses fit; a midpoint when no t1 value lies there; none before ``first_analysable``."""
     budget = max(ANALYSIS_MIN, PLAN_MIN - EVAL_MIN - train_minutes(task, algo, total))
-    first = free_steps(task, algo)
-    candidates = [s for s in T1_PRIORITY if first < s < total * 0.8]
+    first = first_analysable(task, algo, n)
+    candidates = [s for s in T1_PRIORITY if first <= s < total * 0.8]
     middle = int(round(total / 2 / 10_000)) * 10_000
-    if not candidates and first < middle < total:
+    if not candidates and first <= middle < total:
         candidates.append(middle)
     steps = [0, total]
     for step in candidates:
-        if analysis_minutes(task, algo, tuple(sorted(steps + [step])), n) <= budget:
+        if analysis_minutes(task, algo, tuple(sorted(steps + [step])), n, profiles.TABLE_TOL) <= budget:
             steps.append(step)
     return tuple(sorted(steps))
 
 
 def job_minutes(task, algo, total: int, n: int) -> float:
     return (train_minutes(task, algo, total) + EVAL_MIN
-            + analysis_minutes(task, algo, checkpoints(task, algo, total, n), n))
+            + analysis_minutes(task, algo, checkpoints(task, algo, total, n), n, profiles.TABLE_TOL))
 
 
 def propose(task, algo) -> tuple[profiles.ScaleRow, float]:
-    """The row for (task, algo) and its planned minutes."""
+    """The row for (task, algo) and its planned minutes: N the first of ``N_CANDIDATES`` whose job
+    keeps ``MIN_CHECKPOINTS`` checkpoints, the most training steps that fit the plan at that N."""
     task = tasks.get_task(task)
-    n = n_precise(task, algo)
     paper = tasks.algo_config(task, algo).paper_steps
-    least = min(paper, least_steps(task, algo))
-    fits = [t for t in range(least, paper + 1, 10_000) if job_minutes(task, algo, t, n) <= PLAN_MIN]
-    total = max(fits, default=least)
+    for n in N_CANDIDATES[algo]:
+        least = min(paper, least_steps(task, algo, n))
+        fits = [t for t in range(least, paper + 1, 10_000) if job_minutes(task, algo, t, n) <= PLAN_MIN]
+        total = max(fits, default=least)
+        steps = checkpoints(task, algo, total, n)
+        if len(steps) >= MIN_CHECKPOINTS:
+            break
     minutes = job_minutes(task, algo, total, n)
-    steps = checkpoints(task, algo, total, n)
     reason = (f"{len(steps)} checkpoints and {total:,} of the paper's {paper:,} steps fit "
               f"{PLAN_MIN:g} min" if fits else
               f"the shortest job (checkpoints 0 and {total:,}) plans {minutes:.0f} min, over the "
               f"{PLAN_MIN:g}-min plan")
+    largest = N_CANDIDATES[algo][0]
     n_why = ("N = 8 x the mini-batch Hessian's rows" if algo == "sac" else
-             f"N = {n:,} rows for a network of {_params(task, algo)[0]:,} parameters")
+             f"N = {n:,}" + ("" if n == largest else
+                             f" (at {largest:,}, the scale page's N, fewer than {MIN_CHECKPOINTS} checkpoints fit)"))
     row = profiles.ScaleRow(total_steps=total, checkpoint_steps=steps, n_precise=n,
                             eval_every=max(total // 10, 1_000), planned_minutes=round(minutes, 1),
                             reason=f"{n_why}; {reason}")
@@ -216,20 +251,27 @@ def propose_long(task, algo) -> profiles.ScaleRow:
     """The long row: its decided steps and checkpoints at the cpu N, with the planned minutes."""
     task = tasks.get_task(task)
     total, steps = LONG_RUNS[(task.name, algo)]
-    n = n_precise(task, algo)
-    minutes = train_minutes(task, algo, total) + EVAL_MIN + analysis_minutes(task, algo, steps, n)
+    n = profiles.table_row(task, algo, "cpu").n_precise
+    minutes = (train_minutes(task, algo, total) + EVAL_MIN
+               + analysis_minutes(task, algo, steps, n, profiles.TABLE_TOL))
     return profiles.ScaleRow(total_steps=total, checkpoint_steps=steps, n_precise=n, eval_every=total // 30,
                              planned_minutes=round(minutes, 1),
                              reason=f"the depth slice: {total:,} steps (the paper: "
-                                    f"{tasks.algo_config(task, algo).paper_steps:,}), checkpoints at the paper's t1 "
-                                    f"values, N as in cpu; {minutes / 60:.1f} h, resumable across sessions")
+                                    f"{tasks.algo_config(task, algo).paper_steps:,}); checkpoints at the paper's t1 "
+                                    f"values; N as in cpu; {minutes / 60:.1f} h, resumable across sessions")
 
 
 def _literal(name: str, rows: dict) -> str:
+    """The table as Python for ``gradsub/profiles.py``: a row's numbers on one line, its reason on one
+    line per clause."""
     out = [f"{name}: dict[tuple[str, str], ScaleRow] = {{"]
     for (task, algo), row in rows.items():
-        out.append(f"    ({task!r}, {algo!r}): ScaleRow({row.total_steps:_}, {row.checkpoint_steps!r}, "
-                   f"{row.n_precise:_}, {row.eval_every:_}, {row.planned_minutes},\n        {row.reason!r}),")
+        out.append(f"    ({task!r}, {algo!r}): ScaleRow(")
+        out.append(f"        {row.total_steps:_}, {row.checkpoint_steps!r}, {row.n_precise:_}, {row.eval_every:_}, "
+                   f"{row.planned_minutes},")
+        clauses = row.reason.split("; ")
+        out += [f"        {clause + '; ' if i < len(clauses) - 1 else clause!r}" for i, clause in enumerate(clauses)]
+        out[-1] += "),"
     return "\n".join(out + ["}"])
 
 

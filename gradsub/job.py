@@ -91,7 +91,7 @@ class Job:
     def analysis_settings(self) -> AnalysisSettings:
         profile = self.settings()
         return AnalysisSettings(k=profile.k, method=self.method, chunk_size=profile.chunk_size,
-                                seed=self.seed)
+                                tol=profile.tol, seed=self.seed)
 
     def params(self) -> dict:
         """Everything that determines the job's numbers (hashed for the manifest and the sweep)."""

@@ -48,7 +48,7 @@ __all__ = ["ScaleRun", "Cell", "SCALE_RUNS", "TOLERANCES", "K_LEVELS", "get_run"
 
 K_LEVELS = (1, 10, 100)
 TOLERANCES = (1e-2, 1e-3, 1e-4)
-REFERENCE_TOL = 1e-4  # the paper's eigsh tolerance (its appendix)
+REFERENCE_TOL = profiles.PAPER_TOL
 SEED = 0
 CHUNK_SIZE = 4096  # rows per chunk of the Hessian operator: memory, not results, depends on it
 PROFILE = results.SCALE_PROFILE  # the profile column of the manifest row and the table's run id

@@ -55,6 +55,26 @@ def test_sac_precise_sample_is_eight_times_the_minibatch_hessian():
                 assert p.n_random >= min(2 * p.n_precise, 50_000), (name, profile)
 
 
+def test_every_table_checkpoint_holds_an_independent_sample_for_the_cross_fitted_fraction():
+    # SAC draws the independent sample from replay rows disjoint from the precise ones: the buffer
+    # (one row per step) must hold 2N rows; step 0 uses n_random = 2N random transitions
+    for table in ("cpu", "long"):
+        for name in tasks.TASKS:
+            if profiles.defines(name, "sac", table):
+                p = profiles.get_profile(name, "sac", table)
+                assert p.n_random == 2 * p.n_precise
+                assert all(s == 0 or s >= 2 * p.n_precise for s in p.checkpoint_steps), (name, table)
+
+
+def test_table_profiles_solve_at_the_measured_tolerance_and_the_others_at_the_papers():
+    assert profiles.get_profile("Pendulum", "ppo", "cpu").tol == profiles.TABLE_TOL == 1e-2
+    assert profiles.get_profile("HalfCheetah", "sac", "long").tol == profiles.TABLE_TOL
+    for name in ("smoke", "paper"):
+        assert profiles.get_profile("Pendulum", "sac", name).tol == profiles.PAPER_TOL == 1e-4
+    with pytest.raises(ValueError, match="tol must lie in"):
+        profiles.get_profile("Pendulum", "ppo", "smoke", tol=0.0)
+
+
 def test_long_rows_reach_the_papers_t1_values():
     sac = [key for key in profiles.LONG_TABLE if key[1] == "sac"]
     assert len(sac) >= 2 and any(tasks.get_task(t).suite == "dm_control" for t, _ in sac)

@@ -28,7 +28,7 @@ def hyperparameters(algo: str) -> pd.DataFrame:
 
 
 def profiles_table() -> pd.DataFrame:
-    """Steps, checkpoints, sample sizes and k of every profile, task and algorithm, and the minutes the
+    """Steps, checkpoints, sample sizes, k and the solver's tolerance of every profile, task and algorithm, and the minutes the
     table profiles plan for each job (``profiles.planned_minutes``)."""
     rows = []
     for name in tasks.TASKS:
@@ -39,7 +39,7 @@ def profiles_table() -> pd.DataFrame:
                 rows.append({"task": name, "algo": algo, "profile": profile, "total_steps": p.total_steps,
                              "checkpoints": len(steps),
                              "checkpoint steps": checkpoint_text(steps),
-                             "n_precise": p.n_precise, "k": p.k, "seeds": p.n_seeds,
+                             "n_precise": p.n_precise, "k": p.k, "tol": p.tol, "seeds": p.n_seeds,
                              "planned minutes": profiles.planned_minutes(name, algo, profile),
                              "why": getattr(profiles.table_row(name, algo, profile), "reason", "")})
     return pd.DataFrame(rows)
