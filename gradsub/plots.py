@@ -38,6 +38,7 @@ __all__ = [
     "fraction_against_n",
     "overlap_against_n",
     "cost_against_n",
+    "fraction_at_length",
     "VARIANT_LABELS",
     "seed_means",
 ]
@@ -569,3 +570,24 @@ def cost_against_n(cost: pd.DataFrame) -> plt.Figure:
     sns.move_legend(grid, "lower center", bbox_to_anchor=(0.45, -0.02), ncol=2, title=None, frameon=False)
     grid.tight_layout(rect=(0, 0.14, 1, 1))
     return grid.figure
+
+
+def fraction_at_length(fractions: pd.DataFrame) -> plt.Figure:
+    """S_frac at the largest k over training, a run of each profile side by side (``report.depth``): a
+    row of panels per task and algorithm, a column per network; colour: the profile, line style: the
+    gradient's sample. Each point is the mean over seeds."""
+    if fractions.empty:
+        return _no_data("no job has runs of both profiles yet")
+    rows = fractions.assign(job=fractions["task"] + " " + fractions["algo"].str.upper())
+    means = rows.groupby(["job", "network", "profile", "gradient", "step"], as_index=False)["value"].mean()
+    grid = sns.relplot(data=means, x="step", y="value", hue="profile", style="gradient", row="job", col="network",
+                       kind="line", marker="o", height=2.4, aspect=1.5, hue_order=sorted(set(means["profile"])),
+                       style_order=[g for g in ("same sample", "cross-fitted") if g in set(means["gradient"])],
+                       facet_kws={"margin_titles": True})
+    grid.set(ylim=(-0.02, 1.02), ylabel=f"S_frac (k = {int(fractions['k'].max())})")
+    grid.set_titles(col_template="{col_name}", row_template="{row_name}")
+    for ax in grid.axes.flat:
+        _step_axis(ax)
+    grid.tight_layout()
+    return grid.figure
+

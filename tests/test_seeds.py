@@ -288,11 +288,20 @@ def two_seeds(tmp_path_factory):
         run_job(Job.create("Pendulum", "ppo", seed, "smoke", data_dir=folder / "data",
                            artifacts_dir=folder / "artifacts", total_steps=640, checkpoint_steps=checkpoints),
                 progress=False)
-    return data.load_tables(folder / "data")
+    return folder / "data"
+
+
+def test_the_book_rests_on_the_runs_of_its_profile_at_todays_settings(two_seeds):
+    every = data.load_tables(two_seeds)
+    smoke = provenance.book_tables(two_seeds, "smoke")
+    assert len(smoke["manifest"]) == 2 and smoke["gradient_subspace_fraction"].equals(
+        every["gradient_subspace_fraction"].astype({"seed": "int64"}))
+    cpu = provenance.book_tables(two_seeds)  # the book's profile: no cpu run here
+    assert all(frame.empty for frame in cpu.values())
 
 
 def test_two_smoke_seeds_aggregate_per_seed_in_every_book_table_and_figure(two_seeds):
-    tables = two_seeds
+    tables = data.load_tables(two_seeds)
     fractions, overlaps = tables["gradient_subspace_fraction"], tables["subspace_overlap"]
     assert sorted(fractions["seed"].unique()) == [0, 1]
     k = int(fractions["k"].max())  # the smoke profile's largest k

@@ -8,9 +8,9 @@ import pandas as pd
 
 from gradsub import profiles, results, tasks
 from gradsub.plots import steps_label
-from gradsub.report.data import RUN, import_quietly
+from gradsub.report.data import RUN, import_quietly, load_tables
 
-__all__ = ["at_current_settings", "coverage", "evidence", "evidence_line", "job_costs", "job_plans",
+__all__ = ["BOOK_PROFILE", "at_current_settings", "book_tables", "coverage", "evidence", "evidence_line", "job_costs", "job_plans",
            "manifest_view", "package_versions"]
 
 
@@ -24,6 +24,25 @@ def at_current_settings(manifest: pd.DataFrame) -> pd.Series:
                and results.params_hash(Job.from_params(json.loads(params)).params()) == stored
                for profile, params, stored in zip(manifest["profile"], manifest["params"], manifest["params_hash"])]
     return pd.Series(current, index=manifest.index, dtype=bool)
+
+
+# The profile of the runs the figures and claims rest on; the long profile's runs are set beside them
+# on the scale page.
+BOOK_PROFILE = "cpu"
+
+
+def book_tables(folder=None, profile: str = BOOK_PROFILE) -> dict[str, pd.DataFrame]:
+    """The tables (``data.load_tables``) restricted to the runs the figures and claims rest on: those of
+    ``profile`` whose manifest row is ``ok`` and at today's settings. A run of an earlier protocol waits
+    for the sweep to redo it; the provenance page lists it."""
+    tables = load_tables(folder)
+    manifest = tables["manifest"]
+    manifest = manifest[(manifest["profile"] == profile) & (manifest["status"] == "ok")]
+    manifest = manifest[at_current_settings(manifest).to_numpy()]
+    runs = manifest[RUN].astype({"seed": "int64"})
+    kept = {name: frame.astype({"seed": "int64"}).merge(runs, on=RUN) for name, frame in tables.items()
+            if name != "manifest"}
+    return {**kept, "manifest": manifest}
 
 
 def coverage(manifest: pd.DataFrame) -> pd.DataFrame:

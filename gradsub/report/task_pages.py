@@ -11,7 +11,6 @@ import pandas as pd
 
 from gradsub import results, tasks
 from gradsub.report import provenance
-from gradsub.report.data import load_tables
 
 __all__ = ["TaskPage", "task_page", "task_slug", "write_task_pages"]
 
@@ -37,7 +36,7 @@ class TaskPage:
 
     @classmethod
     def load(cls, name: str, folder: Path | None = None) -> "TaskPage":
-        tables = load_tables(folder)
+        tables = provenance.book_tables(folder)
         name = tasks.get_task(name).name
         return cls(name, {t: f[f["task"] == name] for t, f in tables.items()})
 

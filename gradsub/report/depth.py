@@ -1,0 +1,62 @@
+"""Does the ``cpu`` profile's answer hold at length? The ``long`` runs beside the ``cpu`` runs of the
+same jobs: S_frac at the largest k over training, same-sample and cross-fitted, per profile."""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from gradsub.plots import steps_label
+from gradsub.report.data import RUN
+from gradsub.report.provenance import BOOK_PROFILE, book_tables
+
+__all__ = ["DEPTH_PROFILE", "GRADIENTS", "depth_fractions", "depth_table", "largest_gap"]
+
+DEPTH_PROFILE = "long"
+# The precise Hessian's S_frac with the gradient of its own rows and of an independent sample.
+GRADIENTS = {"precise": "same sample", "independent": "cross-fitted"}
+_JOB = ["task", "algo", "network", "gradient"]
+
+
+def depth_fractions(folder=None) -> pd.DataFrame:
+    """S_frac at each run's largest k (precise Hessian) for the jobs with runs of both profiles, per
+    profile, seed and checkpoint: task, algo, network, gradient, profile, seed, step, k, value."""
+    parts = []
+    for profile in (BOOK_PROFILE, DEPTH_PROFILE):
+        frame = book_tables(folder, profile)["gradient_subspace_fraction"]
+        frame = frame[(frame["hessian"] == "precise") & frame["gradient"].isin(list(GRADIENTS))]
+        frame = frame[frame["k"] == frame.groupby(RUN)["k"].transform("max")]
+        parts.append(frame.assign(gradient=frame["gradient"].map(GRADIENTS)))
+    both = pd.concat(parts, ignore_index=True)
+    jobs = both.groupby(["task", "algo"])["profile"].nunique()
+    paired = jobs[jobs == 2].index
+    both = both.set_index(["task", "algo"]).loc[lambda f: f.index.isin(paired)].reset_index()
+    return both[_JOB + ["profile", "seed", "step", "k", "value"]].reset_index(drop=True)
+
+
+def depth_table(fractions: pd.DataFrame) -> pd.DataFrame:
+    """One row per (task, algo, network, gradient): the mean over seeds of S_frac at each checkpoint of
+    each profile (columns "cpu 40k", "long 100k", ...), and the long run's last value minus the cpu
+    run's last ("long - cpu at the end")."""
+    columns = _JOB + ["long - cpu at the end"]
+    if fractions.empty:
+        return pd.DataFrame(columns=columns)
+    means = fractions.groupby(_JOB + ["profile", "step"], as_index=False)["value"].mean()
+    last = means[means["step"] == means.groupby(_JOB + ["profile"])["step"].transform("max")]
+    ends = last.pivot_table(index=_JOB, columns="profile", values="value")
+    means = means.assign(column=[f"{p} {steps_label(s)}" for p, s in zip(means["profile"], means["step"])])
+    order = means.sort_values(["profile", "step"], key=_profile_order)["column"].drop_duplicates().tolist()
+    wide = means.pivot_table(index=_JOB, columns="column", values="value")[order]
+    wide["long - cpu at the end"] = ends[DEPTH_PROFILE] - ends[BOOK_PROFILE]
+    wide.columns.name = None
+    return wide.reset_index()
+
+
+def largest_gap(table: pd.DataFrame) -> float | None:
+    """The largest |long - cpu| at the end over the table's rows (None without rows)."""
+    gaps = table["long - cpu at the end"].abs() if len(table) else pd.Series(dtype=float)
+    return None if gaps.empty else float(gaps.max())
+
+
+def _profile_order(column: pd.Series) -> pd.Series:
+    return column.map({BOOK_PROFILE: 0, DEPTH_PROFILE: 1}) if column.name == "profile" else column
+
