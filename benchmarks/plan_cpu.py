@@ -88,6 +88,8 @@ def measured_rates() -> dict[tuple[str, str], float]:
     path = DATA / "benchmarks" / "throughput.csv"
     if path.exists():
         frame = pd.read_csv(path)
+        if "window" in frame:
+            frame = frame[frame["window"] == "short"]
         for (task, algo), group in frame.groupby(["task", "algo"]):
             rates[(task, algo)] = float(group["steps_per_s"].min())
     return rates

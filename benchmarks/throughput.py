@@ -8,11 +8,15 @@ registry's model (cpu-profile hyperparameters) and timing ``--steps`` steps of `
 its ``learning_starts`` random steps (not timed, as the profile counts them free), for PPO whole
 rollouts with their updates. Every process reports its own rate; the table has one row per process.
 
-A short window overstates whole runs (the rate falls as a run goes on), so the plan multiplies it by
-``WHOLE_RUN``, the whole-run share measured in a clean two-job sweep. Use this script to compare
-machines and settings.
+With ``--whole-steps S`` each process then runs the job's own training (``agents.train`` at the cpu
+profile, to S steps after SAC's warm-up: evaluations, checkpoints and the replay buffer saved with them)
+and reports its rate the way the plan counts it, steps after the warm-up over the whole wall time; the
+table's ``window`` column says which ("short" or "whole"), and ``whole_over_short`` is each process's
+ratio. ``--profile-whole`` runs process 0's whole run under cProfile and writes its functions with the
+most own time beside the table (``<out>.profile.txt``).
 
     python benchmarks/throughput.py --tasks HalfCheetah Finger-spin --algos sac --parallel 2
+    python benchmarks/throughput.py --tasks HalfCheetah --algos sac --whole-steps 10000 --profile-whole
 
 Writes ``data/benchmarks/throughput.csv`` (or ``--out``) and a ``.json`` sidecar (command, machine,
 commit). Run it on an otherwise idle machine: any other process changes the rates.
@@ -21,8 +25,12 @@ commit). Run it on an otherwise idle machine: any other process changes the rate
 from __future__ import annotations
 
 import argparse
+import cProfile
+import io
 import multiprocessing
+import pstats
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -54,21 +62,57 @@ def measure(spec: dict) -> dict:
         done = model.num_timesteps - before
     finally:
         env.close()
-    return {**spec, "steps": done, "seconds": seconds, "steps_per_s": done / seconds}
+    short = {**spec, "window": "short", "steps": done, "seconds": seconds, "steps_per_s": done / seconds}
+    if not spec.get("whole_steps"):
+        return [short]
+    return [short, _measure_whole(spec)]
 
 
-def run(task_names, algos, parallel: int, steps: int) -> list[dict]:
+def _measure_whole(spec: dict) -> dict:
+    """The job's own training of ``whole_steps`` steps after the warm-up, timed whole (optionally under
+    cProfile: its report goes in the row's ``profile_report`` field)."""
+    from gradsub import agents, profiles, tasks
+
+    task, algo = tasks.get_task(spec["task"]), spec["algo"]
+    free = tasks.algo_config(task, algo).learning_starts if algo == "sac" else 0
+    profile = profiles.get_profile(task, algo, "cpu", total_steps=free + spec["whole_steps"])
+    profiler = cProfile.Profile() if spec.get("profiled") else None
+    with tempfile.TemporaryDirectory() as run_dir:
+        start = time.perf_counter()
+        if profiler is not None:
+            profiler.enable()
+        agents.train(task, algo, profile, spec["process"], run_dir)
+        if profiler is not None:
+            profiler.disable()
+        seconds = time.perf_counter() - start
+    row = {**spec, "window": "whole", "steps": spec["whole_steps"], "seconds": seconds,
+           "steps_per_s": spec["whole_steps"] / seconds}
+    if profiler is not None:
+        text = io.StringIO()
+        pstats.Stats(profiler, stream=text).sort_stats("tottime").print_stats(PROFILE_LINES)
+        row["profile_report"] = text.getvalue()
+    return row
+
+
+PROFILE_LINES = 40  # functions listed in the profile report, by own time
+
+
+def run(task_names, algos, parallel: int, steps: int, whole_steps: int = 0, profile: bool = False) -> list[dict]:
+    """One row per process and window; with ``whole_steps`` the processes run their whole runs side by
+    side right after their short windows."""
     rows = []
     context = multiprocessing.get_context("spawn")
     for task in task_names:
         for algo in algos:
-            specs = [{"task": task, "algo": algo, "parallel": parallel, "process": p, "steps": steps}
-                     for p in range(parallel)]
+            specs = [{"task": task, "algo": algo, "parallel": parallel, "process": p, "steps": steps,
+                      "whole_steps": whole_steps, "profiled": profile and p == 0} for p in range(parallel)]
             with context.Pool(parallel) as pool:
-                measured = pool.map(measure, specs)
+                measured = [row for rows_of_process in pool.map(measure, specs) for row in rows_of_process]
             rows += measured
-            rates = ", ".join(f"{r['steps_per_s']:.1f}" for r in measured)
-            print(f"{task} {algo}: {rates} steps/s ({parallel} side by side)", flush=True)
+            for window in ("short", "whole"):
+                rates = ", ".join(f"{r['steps_per_s']:.1f}" for r in measured if r["window"] == window)
+                if rates:
+                    print(f"{task} {algo} {window}: {rates} steps/s ({parallel} side by side)", flush=True)
     return rows
 
 
@@ -79,19 +123,33 @@ def main(argv=None) -> int:
     parser.add_argument("--algos", nargs="+", default=list(ALGOS), choices=ALGOS)
     parser.add_argument("--parallel", type=int, default=2, help="training processes side by side (default 2)")
     parser.add_argument("--steps", type=int, default=2048, help="timed steps per process (PPO: whole rollouts)")
+    parser.add_argument("--whole-steps", type=int, default=0,
+                        help="then time the job's own training of this many steps after the warm-up (0: none)")
+    parser.add_argument("--profile-whole", action="store_true", help="profile process 0's whole run (cProfile)")
     parser.add_argument("--out", type=Path, default=ROOT / "data" / "benchmarks" / "throughput.csv")
     args = parser.parse_args(argv)
-    if args.parallel < 1 or args.steps < 1:
-        parser.error(f"--parallel and --steps must be at least 1, got {args.parallel} and {args.steps}")
+    if args.parallel < 1 or args.steps < 1 or args.whole_steps < 0:
+        parser.error(f"--parallel and --steps must be at least 1 and --whole-steps at least 0, got "
+                     f"{args.parallel}, {args.steps} and {args.whole_steps}")
+    if args.profile_whole and not args.whole_steps:
+        parser.error("--profile-whole profiles a whole run: give --whole-steps")
     from gradsub import results, tasks
 
     names = [tasks.get_task(t).name for t in args.tasks]  # unknown names fail here, before any work
-    rows = run(names, args.algos, args.parallel, args.steps)
+    rows = run(names, args.algos, args.parallel, args.steps, args.whole_steps, args.profile_whole)
 
     import pandas as pd
 
-    frame = pd.DataFrame(rows).assign(machine=results.machine_description())
+    reports = [f"# {r['task']} {r['algo']} process {r['process']}: whole run of {r['steps']} steps, by own time\n"
+               f"{r.pop('profile_report')}" for r in rows if "profile_report" in r]
+    frame = pd.DataFrame(rows).drop(columns=["whole_steps", "profiled"]).assign(machine=results.machine_description())
+    process = ["task", "algo", "process"]
+    short = frame.loc[frame["window"] == "short", process + ["steps_per_s"]].rename(columns={"steps_per_s": "short"})
+    frame = frame.merge(short, on=process, how="left")
+    frame["whole_over_short"] = (frame["steps_per_s"] / frame.pop("short")).where(frame["window"] == "whole")
     results.write_benchmark(args.out, frame, [str(Path(__file__).relative_to(ROOT)), *argv])
+    if reports:
+        results.atomic_write_text(Path(args.out).with_suffix(".profile.txt"), "\n".join(reports))
     return 0
 
 

@@ -543,7 +543,7 @@ def train_seconds(run_dir: str | os.PathLike, step: int | None = None) -> float:
     path = _ckpt_dir(Path(run_dir), steps[-1] if step is None else int(step)) / "meta.json"
     meta = _read_json(path)
     if "train_seconds" not in meta:
-        raise ValueError(f"{path} has no train_seconds (written by gradsub before 3034fec): its training time "
+        raise ValueError(f"{path} has no train_seconds (an older checkpoint format): its training time "
                          f"is unknown; train into a new run_dir")
     return float(meta["train_seconds"])
 

@@ -29,3 +29,19 @@ def test_throughput_benchmark_names_an_unknown_task(tmp_path):
     run = subprocess.run([sys.executable, str(ROOT / "benchmarks" / "throughput.py"), "--tasks", "Nope",
                           "--out", str(tmp_path / "t.csv")], capture_output=True, text=True, timeout=300)
     assert run.returncode != 0 and "Pendulum" in run.stderr and not (tmp_path / "t.csv").exists()
+
+
+def test_whole_run_window_sits_beside_the_short_one_with_its_ratio_and_profile(tmp_path):
+    out = tmp_path / "whole.csv"
+    subprocess.run([sys.executable, str(ROOT / "benchmarks" / "throughput.py"), "--tasks", "Pendulum",
+                    "--algos", "ppo", "--parallel", "2", "--steps", "64", "--whole-steps", "256",
+                    "--profile-whole", "--out", str(out)], check=True, cwd=tmp_path, timeout=900)
+    table = pd.read_csv(out)
+    assert sorted(zip(table["window"], table["process"])) == [("short", 0), ("short", 1), ("whole", 0), ("whole", 1)]
+    whole = table[table["window"] == "whole"].set_index("process")
+    short = table[table["window"] == "short"].set_index("process")
+    assert (whole["steps"] == 256).all()
+    assert ((whole["whole_over_short"] - whole["steps_per_s"] / short["steps_per_s"]).abs() < 1e-3).all()
+    assert table.loc[table["window"] == "short", "whole_over_short"].isna().all()
+    report = out.with_suffix(".profile.txt").read_text()
+    assert "process 0" in report and "process 1" not in report and "tottime" in report
