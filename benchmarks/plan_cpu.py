@@ -88,8 +88,9 @@ def measured_rates() -> dict[tuple[str, str], float]:
     path = DATA / "benchmarks" / "throughput.csv"
     if path.exists():
         frame = pd.read_csv(path)
-        if "window" in frame:
-            frame = frame[frame["window"] == "short"]
+        if "window" in frame:  # the short window, in the inherited environment
+            inherited = frame["env"].fillna("") == "" if "env" in frame else True
+            frame = frame[(frame["window"] == "short") & inherited]
         for (task, algo), group in frame.groupby(["task", "algo"]):
             rates[(task, algo)] = float(group["steps_per_s"].min())
     return rates

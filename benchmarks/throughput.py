@@ -13,10 +13,14 @@ profile, to S steps after SAC's warm-up: evaluations, checkpoints and the replay
 and reports its rate the way the plan counts it, steps after the warm-up over the whole wall time; the
 table's ``window`` column says which ("short" or "whole"), and ``whole_over_short`` is each process's
 ratio. ``--profile-whole`` runs process 0's whole run under cProfile and writes its functions with the
-most own time beside the table (``<out>.profile.txt``).
+most own time beside the table (``<out>.profile.txt``). ``--envs`` measures everything once per
+environment setting, in turn, with the setting in the ``env`` column: "" is the inherited environment,
+"MALLOC_TRIM_THRESHOLD_=65536" the one Dask's workers give the sweep's notebooks (glibc reads it when a
+process starts, so each setting gets new processes).
 
     python benchmarks/throughput.py --tasks HalfCheetah Finger-spin --algos sac --parallel 2
     python benchmarks/throughput.py --tasks HalfCheetah --algos sac --whole-steps 10000 --profile-whole
+    python benchmarks/throughput.py --tasks HalfCheetah --algos sac --envs "" MALLOC_TRIM_THRESHOLD_=65536
 
 Writes ``data/benchmarks/throughput.csv`` (or ``--out``) and a ``.json`` sidecar (command, machine,
 commit). Run it on an otherwise idle machine: any other process changes the rates.
@@ -25,9 +29,11 @@ commit). Run it on an otherwise idle machine: any other process changes the rate
 from __future__ import annotations
 
 import argparse
+import contextlib
 import cProfile
 import io
 import multiprocessing
+import os
 import pstats
 import sys
 import tempfile
@@ -97,23 +103,43 @@ def _measure_whole(spec: dict) -> dict:
 PROFILE_LINES = 40  # functions listed in the profile report, by own time
 
 
-def run(task_names, algos, parallel: int, steps: int, whole_steps: int = 0, profile: bool = False) -> list[dict]:
-    """One row per process and window; with ``whole_steps`` the processes run their whole runs side by
-    side right after their short windows."""
+def run(task_names, algos, parallel: int, steps: int, whole_steps: int = 0, profile: bool = False,
+        envs: tuple[str, ...] = ("",)) -> list[dict]:
+    """One row per environment setting, process and window; with ``whole_steps`` the processes run their
+    whole runs side by side right after their short windows."""
     rows = []
     context = multiprocessing.get_context("spawn")
-    for task in task_names:
-        for algo in algos:
-            specs = [{"task": task, "algo": algo, "parallel": parallel, "process": p, "steps": steps,
-                      "whole_steps": whole_steps, "profiled": profile and p == 0} for p in range(parallel)]
-            with context.Pool(parallel) as pool:
-                measured = [row for rows_of_process in pool.map(measure, specs) for row in rows_of_process]
-            rows += measured
-            for window in ("short", "whole"):
-                rates = ", ".join(f"{r['steps_per_s']:.1f}" for r in measured if r["window"] == window)
-                if rates:
-                    print(f"{task} {algo} {window}: {rates} steps/s ({parallel} side by side)", flush=True)
+    for env in envs:
+        for task in task_names:
+            for algo in algos:
+                specs = [{"task": task, "algo": algo, "parallel": parallel, "process": p, "steps": steps,
+                          "whole_steps": whole_steps, "profiled": profile and p == 0} for p in range(parallel)]
+                with _environment(env), context.Pool(parallel) as pool:
+                    measured = [{**row, "env": env} for rows_of_process in pool.map(measure, specs)
+                                for row in rows_of_process]
+                rows += measured
+                for window in ("short", "whole"):
+                    rates = ", ".join(f"{r['steps_per_s']:.1f}" for r in measured if r["window"] == window)
+                    if rates:
+                        print(f"{task} {algo} {window} [{env or 'inherited env'}]: {rates} steps/s "
+                              f"({parallel} side by side)", flush=True)
     return rows
+
+
+@contextlib.contextmanager
+def _environment(setting: str):
+    """``setting`` ("NAME=VALUE NAME=VALUE", or "") in os.environ while processes are spawned."""
+    pairs = dict(item.split("=", 1) for item in setting.split())
+    before = {name: os.environ.get(name) for name in pairs}
+    os.environ.update(pairs)
+    try:
+        yield
+    finally:
+        for name, value in before.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def main(argv=None) -> int:
@@ -126,6 +152,8 @@ def main(argv=None) -> int:
     parser.add_argument("--whole-steps", type=int, default=0,
                         help="then time the job's own training of this many steps after the warm-up (0: none)")
     parser.add_argument("--profile-whole", action="store_true", help="profile process 0's whole run (cProfile)")
+    parser.add_argument("--envs", nargs="+", default=[""],
+                        help='environment settings measured in turn, each "NAME=VALUE ..." ("" inherits)')
     parser.add_argument("--out", type=Path, default=ROOT / "data" / "benchmarks" / "throughput.csv")
     args = parser.parse_args(argv)
     if args.parallel < 1 or args.steps < 1 or args.whole_steps < 0:
@@ -133,17 +161,22 @@ def main(argv=None) -> int:
                      f"{args.parallel}, {args.steps} and {args.whole_steps}")
     if args.profile_whole and not args.whole_steps:
         parser.error("--profile-whole profiles a whole run: give --whole-steps")
+    bad = [e for e in args.envs if any("=" not in item for item in e.split())]
+    if bad:
+        parser.error(f"--envs takes settings of the form NAME=VALUE (space-separated), got {bad}")
     from gradsub import results, tasks
 
     names = [tasks.get_task(t).name for t in args.tasks]  # unknown names fail here, before any work
-    rows = run(names, args.algos, args.parallel, args.steps, args.whole_steps, args.profile_whole)
+    rows = run(names, args.algos, args.parallel, args.steps, args.whole_steps, args.profile_whole,
+               tuple(args.envs))
 
     import pandas as pd
 
-    reports = [f"# {r['task']} {r['algo']} process {r['process']}: whole run of {r['steps']} steps, by own time\n"
+    reports = [f"# {r['task']} {r['algo']} process {r['process']} [{r['env'] or 'inherited env'}]: whole run of "
+               f"{r['steps']} steps, by own time\n"
                f"{r.pop('profile_report')}" for r in rows if "profile_report" in r]
     frame = pd.DataFrame(rows).drop(columns=["whole_steps", "profiled"]).assign(machine=results.machine_description())
-    process = ["task", "algo", "process"]
+    process = ["env", "task", "algo", "process"]
     short = frame.loc[frame["window"] == "short", process + ["steps_per_s"]].rename(columns={"steps_per_s": "short"})
     frame = frame.merge(short, on=process, how="left")
     frame["whole_over_short"] = (frame["steps_per_s"] / frame.pop("short")).where(frame["window"] == "whole")

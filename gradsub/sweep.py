@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
 import time
 import traceback
 from collections.abc import Sequence
@@ -72,9 +73,19 @@ def notebook_parameters(job: Job) -> dict:
     }))
 
 
+# Dask's workers set MALLOC_TRIM_THRESHOLD_ to 64 KiB for themselves (distributed's pre-spawn-environ); a
+# notebook's kernel would inherit it, and glibc would then hand freed memory back to the OS at every
+# large free, which slows the kernel's PyTorch training (benchmarks/throughput.py --envs measures it).
+# Kernels get glibc's default.
+KERNEL_ENV_DROPPED = ("MALLOC_TRIM_THRESHOLD_",)
+
+
 def execute(job: Job, template: Path = TEMPLATE) -> dict:
     """Run one job as a papermill execution of ``template``; never raises (errors are returned)."""
     import papermill
+
+    for name in KERNEL_ENV_DROPPED:  # the kernel inherits this process's environment
+        os.environ.pop(name, None)
 
     output = job.artifacts_dir / "notebooks" / f"{job.key.run_id}.ipynb"
     output.parent.mkdir(parents=True, exist_ok=True)

@@ -440,3 +440,21 @@ def test_every_override_the_sweep_accepts_reaches_the_notebook(tmp_path):
     seen = json.loads((tmp_path / "data" / "notebook_params.json").read_text())
     assert seen["overrides"] == {"k": 3, "n_random": 64}
     assert results.params_hash(seen) == results.params_hash(jobs[0].params())
+
+
+def test_a_notebooks_kernel_does_not_inherit_dasks_malloc_trim_threshold(tmp_path, monkeypatch):
+    """Dask's workers set MALLOC_TRIM_THRESHOLD_ for themselves; it slows a kernel's training."""
+    monkeypatch.setenv("MALLOC_TRIM_THRESHOLD_", "65536")
+    job = sweep.plan("smoke", task_names=[TASK], algos=["ppo"], seeds=[0], data_dir=tmp_path / "data",
+                     artifacts_dir=tmp_path / "artifacts")[0]
+    template = nbformat.read(sweep.TEMPLATE, as_version=4)
+    first = next(i for i, c in enumerate(template.cells) if "parameters" in c.metadata.get("tags", []))
+    template.cells = template.cells[:first + 1] + [nbformat.v4.new_code_cell(
+        "import os, pathlib\n"
+        "pathlib.Path(data_dir).mkdir(parents=True, exist_ok=True)\n"
+        "pathlib.Path(data_dir, 'env.txt').write_text(os.environ.get('MALLOC_TRIM_THRESHOLD_', 'unset'))")]
+    head = tmp_path / "head.ipynb"
+    nbformat.write(template, head)
+    row = sweep.execute(job, head)
+    assert row["status"] == "ok", row["error"]
+    assert (tmp_path / "data" / "env.txt").read_text() == "unset"
