@@ -40,13 +40,19 @@ def plan(profile: str, *, task_names: Sequence[str] | None = None, algos: Sequen
          method: str = "block", **overrides) -> list[Job]:
     """The validated job matrix task x algo x seed (every parameter checked before any compute).
 
-    Defaults: all tasks, both algorithms, and the profile's number of seeds (0, 1, ...).
+    Defaults: all tasks, both algorithms, and the profile's number of seeds (0, 1, ...). Where tasks or
+    algorithms are left to their defaults, a table profile's pairs without a row are left out (the
+    ``long`` profile has a few); pairs named in full must have one (``profiles.table_row``'s error).
     """
     profile = profiles.check_profile(profile)
+    named = bool(task_names) and bool(algos)
     task_names = list(task_names) if task_names else list(tasks.TASKS)
     algos = list(algos) if algos else list(tasks.ALGOS)
+    pairs = [(t, a) for t, a in itertools.product(task_names, algos) if named or profiles.defines(t, a, profile)]
+    if not pairs:
+        raise ValueError(f"the {profile} profile has no row for any of tasks {task_names} and algorithms {algos}")
     jobs = []
-    for task, algo in itertools.product(task_names, algos):
+    for task, algo in pairs:
         job_seeds = seeds if seeds else range(profiles.get_profile(task, algo, profile).n_seeds)
         for seed in job_seeds:
             jobs.append(Job.create(task, algo, seed, profile, data_dir=data_dir,

@@ -381,6 +381,16 @@ def test_sweep_plan_validates_every_job_first(tmp_path):
     assert not list(tmp_path.glob("**/*.csv")) and not list(tmp_path.glob("**/*.ipynb"))
 
 
+def test_a_sweep_of_a_table_profile_plans_its_rows_and_refuses_a_named_pair_without_one(tmp_path):
+    folders = dict(data_dir=tmp_path / "data", artifacts_dir=tmp_path / "artifacts")
+    jobs = sweep.plan("long", seeds=[0], **folders)
+    assert sorted((j.task, j.algo) for j in jobs) == sorted(profiles.LONG_TABLE)
+    assert [(j.task, j.algo) for j in sweep.plan("long", task_names=["HalfCheetah"], seeds=[0], **folders)] == [
+        ("HalfCheetah", "sac")]
+    with pytest.raises(ValueError, match="no row for"):
+        sweep.plan("long", task_names=["HalfCheetah"], algos=["ppo"], seeds=[0], **folders)
+
+
 # --- sweep ------------------------------------------------------------------------------------------
 
 
