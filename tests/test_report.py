@@ -271,6 +271,17 @@ def test_job_plans_give_the_cpu_plan_of_current_runs_only():
     assert plans.loc[[1, 2], "planned_minutes"].isna().all()
 
 
+def test_campaign_hours_add_the_current_runs_of_the_profile():
+    run = {"task": "HalfCheetah", "algo": "sac"}
+    costs = pd.DataFrame([{**run, "seed": 0, "profile": "cpu", "total_minutes": 50.0, "last_run_minutes": 40.0},
+                          {**run, "seed": 1, "profile": "cpu", "total_minutes": 20.0, "last_run_minutes": 70.0},
+                          {**run, "seed": 2, "profile": "cpu", "total_minutes": 99.0, "last_run_minutes": 99.0},
+                          {**run, "seed": 0, "profile": "long", "total_minutes": 600.0, "last_run_minutes": 0.0}])
+    plans = costs[["task", "algo", "seed", "profile"]].assign(current=[True, True, False, True])
+    assert provenance.campaign_hours(costs, plans) == {"runs": 2, "job_hours": 2.0, "machine_hours": 1.0}
+    assert provenance.campaign_hours(costs, plans, "long")["job_hours"] == 10.0
+
+
 def test_coverage_counts_runs_at_the_registrys_current_settings():
     from gradsub.job import Job
 

@@ -10,7 +10,7 @@ from gradsub import profiles, results, tasks
 from gradsub.plots import steps_label
 from gradsub.report.data import RUN, import_quietly, load_tables
 
-__all__ = ["BOOK_PROFILE", "at_current_settings", "book_tables", "coverage", "evidence", "evidence_line", "job_costs", "job_plans",
+__all__ = ["BOOK_PROFILE", "at_current_settings", "book_tables", "campaign_hours", "coverage", "evidence", "evidence_line", "job_costs", "job_plans",
            "manifest_view", "package_versions"]
 
 
@@ -90,6 +90,17 @@ def job_costs(timings: pd.DataFrame, manifest: pd.DataFrame) -> pd.DataFrame:
     wall = manifest[RUN + ["wall_seconds"]].astype({"seed": "int64", "wall_seconds": "float64"})
     costs = costs.merge(wall, on=RUN, how="left", validate="one_to_one")
     return costs.assign(last_run_minutes=costs.pop("wall_seconds") / 60).round(1)
+
+
+def campaign_hours(costs: pd.DataFrame, plans: pd.DataFrame, profile: str = BOOK_PROFILE,
+                   side_by_side: int = 2) -> dict[str, float]:
+    """The runs of ``profile`` at the current protocol: how many, their job-hours in all (each job's
+    larger of its stage total and its last run, as ``job_costs``) and the machine's hours with
+    ``side_by_side`` jobs at a time."""
+    runs = costs.merge(plans[RUN + ["current"]], on=RUN)
+    runs = runs[(runs["profile"] == profile) & runs["current"]]
+    job_hours = float(runs[["total_minutes", "last_run_minutes"]].max(axis=1).sum()) / 60
+    return {"runs": len(runs), "job_hours": job_hours, "machine_hours": job_hours / side_by_side}
 
 
 def job_plans(manifest: pd.DataFrame) -> pd.DataFrame:
