@@ -43,10 +43,12 @@ from pathlib import Path
 from gradsub.tasks import ALGOS
 
 ROOT = Path(__file__).resolve().parents[1]
+PROFILE_LINES = 40  # functions listed in the profile report, by own time
 
 
-def measure(spec: dict) -> dict:
-    """One process: build the task's model and time ``steps`` training steps."""
+def measure(spec: dict) -> list[dict]:
+    """One process: build the task's model and time ``steps`` training steps (the short window), then,
+    with ``whole_steps``, the job's own training (``_measure_whole``)."""
     import torch
 
     from gradsub import agents, envs, profiles, tasks
@@ -98,9 +100,6 @@ def _measure_whole(spec: dict) -> dict:
         pstats.Stats(profiler, stream=text).sort_stats("tottime").print_stats(PROFILE_LINES)
         row["profile_report"] = text.getvalue()
     return row
-
-
-PROFILE_LINES = 40  # functions listed in the profile report, by own time
 
 
 def run(task_names, algos, parallel: int, steps: int, whole_steps: int = 0, profile: bool = False,

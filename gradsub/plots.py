@@ -590,4 +590,3 @@ def fraction_at_length(fractions: pd.DataFrame) -> plt.Figure:
         _step_axis(ax)
     grid.tight_layout()
     return grid.figure
-

@@ -27,10 +27,8 @@ def depth_fractions(folder=None) -> pd.DataFrame:
         frame = frame[frame["k"] == frame.groupby(RUN)["k"].transform("max")]
         parts.append(frame.assign(gradient=frame["gradient"].map(GRADIENTS)))
     both = pd.concat(parts, ignore_index=True)
-    jobs = both.groupby(["task", "algo"])["profile"].nunique()
-    paired = jobs[jobs == 2].index
-    both = both.set_index(["task", "algo"]).loc[lambda f: f.index.isin(paired)].reset_index()
-    return both[_JOB + ["profile", "seed", "step", "k", "value"]].reset_index(drop=True)
+    profiles_per_job = both.groupby(["task", "algo"])["profile"].transform("nunique")
+    return both.loc[profiles_per_job == 2, _JOB + ["profile", "seed", "step", "k", "value"]].reset_index(drop=True)
 
 
 def depth_table(fractions: pd.DataFrame) -> pd.DataFrame:
@@ -53,10 +51,8 @@ def depth_table(fractions: pd.DataFrame) -> pd.DataFrame:
 
 def largest_gap(table: pd.DataFrame) -> float | None:
     """The largest |long - cpu| at the end over the table's rows (None without rows)."""
-    gaps = table["long - cpu at the end"].abs() if len(table) else pd.Series(dtype=float)
-    return None if gaps.empty else float(gaps.max())
+    return float(table["long - cpu at the end"].abs().max()) if len(table) else None
 
 
 def _profile_order(column: pd.Series) -> pd.Series:
     return column.map({BOOK_PROFILE: 0, DEPTH_PROFILE: 1}) if column.name == "profile" else column
-

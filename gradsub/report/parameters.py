@@ -28,8 +28,8 @@ def hyperparameters(algo: str) -> pd.DataFrame:
 
 
 def profiles_table() -> pd.DataFrame:
-    """Steps, checkpoints, sample sizes, k and the solver's tolerance of every profile, task and algorithm, and the minutes the
-    table profiles plan for each job (``profiles.planned_minutes``)."""
+    """Steps, checkpoints, sample sizes, k and the solver's tolerance of every profile, task and
+    algorithm, and the minutes the table profiles plan for each job (``profiles.planned_minutes``)."""
     rows = []
     for name in tasks.TASKS:
         for algo in tasks.ALGOS:
