@@ -117,7 +117,7 @@ def tolerance_share(tol: float) -> dict[str, float]:
     grid = grid[grid["gradient_sample"] == "same"].drop_duplicates(["algo", "task", "step", "network", "n_samples", "tol"])
     keys = ["algo", "task", "step", "network", "n_samples"]
     at = grid[np.isclose(grid["tol"], tol)].set_index(keys)["n_products"]
-    ref = grid[np.isclose(grid["tol"], 1e-4)].set_index(keys)["n_products"]
+    ref = grid[np.isclose(grid["tol"], profiles.PAPER_TOL)].set_index(keys)["n_products"]
     share = (at / ref).dropna()
     return share.groupby(level="algo").max().to_dict()
 
@@ -129,10 +129,10 @@ def solve_products() -> dict[tuple[str, str, bool], float]:
     share; the first checkpoint is solved cold, later ones warm-started)."""
     stats = results.read_table(DATA, "solver_stats")
     manifest = results.read_manifest(DATA)
-    tol = {(r.task, r.algo, int(r.seed), r.profile): json.loads(r.params).get("analysis", {}).get("tol", 1e-4)
+    tol = {(r.task, r.algo, int(r.seed), r.profile): json.loads(r.params).get("analysis", {}).get("tol", profiles.PAPER_TOL)
            for r in manifest.itertuples()}
-    run_tol = [tol.get((r.task, r.algo, int(r.seed), r.profile), 1e-4) for r in stats.itertuples()]
-    share = [1.0 if np.isclose(t, 1e-4) else tolerance_share(t)[algo] for t, algo in zip(run_tol, stats["algo"])]
+    run_tol = [tol.get((r.task, r.algo, int(r.seed), r.profile), profiles.PAPER_TOL) for r in stats.itertuples()]
+    share = [1.0 if np.isclose(t, profiles.PAPER_TOL) else tolerance_share(t)[algo] for t, algo in zip(run_tol, stats["algo"])]
     stats = stats.assign(first=stats["step"] == 0, n_products=stats["n_products"] / np.asarray(share))
     return stats.groupby(["algo", "network", "first"])["n_products"].max().to_dict()
 
