@@ -10,21 +10,22 @@ Budget (``gradsub.profiles.CPU_JOB_MAX_MINUTES`` and ``CPU_MEAN_MINUTES``): each
 plan gets its shortest form, and the script names every job over the maximum. The mean over all jobs
 is printed.
 
-Inputs, all measured (the comments say where):
+Inputs, all measured, read from ``data/benchmarks/plan_inputs.csv`` (``--measure`` writes it from the
+committed tables, with the commit of the data it read; ``measure`` says how each number is made):
 - training steps/s: ``data/benchmarks/throughput.csv`` (``benchmarks/throughput.py``) where it has
   the (task, algo), else ``SHORT_WINDOW_RATES``; times ``WHOLE_RUN``, the share of the short-window
   rate a whole two-job sweep reached;
-- a checkpoint's analysis: Hessian-vector products per solve (the committed runs' ``solver_stats``,
-  the most per algorithm, network and first/later checkpoint at the paper's tolerance, times the share
-  of products the profile's tolerance needs in ``data/results/sample_size``) times seconds per product, linear in rows
-  and parameters (our solver's cold rows of ``data/benchmarks/eigensolver.csv``); PPO's on-policy
-  samples cost their env steps at the training rate;
+- a checkpoint's analysis: Hessian-vector products per solve (the committed runs' ``solver_stats``)
+  times the share of products the profile's tolerance needs (``data/results/sample_size``) times
+  seconds per product, linear in rows and parameters (our solver's cold rows of
+  ``data/benchmarks/eigensolver.csv``); PPO's on-policy samples cost their env steps at the training rate;
 - the dense spectra of small networks: n products on their rows.
 
 The sample sizes are decisions, not measurements: ``N_PRECISE`` (see its comment).
 
     python benchmarks/plan_cpu.py                # the proposed table and its plan
     python benchmarks/plan_cpu.py --check        # exit 1 if gradsub.profiles' tables differ
+    python benchmarks/plan_cpu.py --measure      # rewrite the inputs from data/ (then review the table)
 """
 
 from __future__ import annotations
@@ -83,10 +84,40 @@ MIN_CHECKPOINTS = 4
 T1_PRIORITY = (100_000, 10_000, 50_000, 200_000, 500_000, 1_000_000)
 
 
-@functools.lru_cache(maxsize=None)
-def measured_rates() -> dict[tuple[str, str], float]:
+# The plan reads its measured inputs from this table, not from the growing data: the committed tables
+# stay the plan of the committed inputs while new runs land (``--measure`` rewrites it, a reviewed change).
+INPUTS = DATA / "benchmarks" / "plan_inputs.csv"
+INPUT_COLUMNS = ["quantity", "task", "algo", "network", "checkpoint", "tol", "value"]
+
+
+def measure(data: Path) -> pd.DataFrame:
+    """The plan's inputs measured from the tables under ``data``, one row per number (``INPUT_COLUMNS``):
+    - ``rate``: short-window training steps/s per (task, algo);
+    - ``seconds_per_product_row`` (checkpoint "slope" per graph parameter, "intercept"): seconds of one
+      Hessian-vector product per row = slope x parameters in its graph + intercept, a least-squares fit
+      to our solver's cold solves in the eigensolver benchmark;
+    - ``tolerance_share`` per (algo, tol): the most products a solve at tol needs as a share of one at
+      the paper's tolerance, over the scale grid's tolerance cells;
+    - ``solve_products`` per (algo, network, first or later checkpoint): the most products one solve of
+      the committed runs took at the paper's tolerance (a run solved at a looser one counts its products
+      over that tolerance's share; the first checkpoint is solved cold, later ones warm-started)."""
+    rows = [{"quantity": "rate", "task": task, "algo": algo, "value": value}
+            for (task, algo), value in _measured_rates(data).items()]
+    slope, intercept = _product_seconds(data)
+    rows += [{"quantity": "seconds_per_product_row", "checkpoint": "slope", "value": slope},
+             {"quantity": "seconds_per_product_row", "checkpoint": "intercept", "value": intercept}]
+    shares = _tolerance_shares(data)
+    rows += [{"quantity": "tolerance_share", "algo": algo, "tol": tol, "value": value}
+             for (algo, tol), value in shares.items()]
+    rows += [{"quantity": "solve_products", "algo": algo, "network": network,
+              "checkpoint": "first" if first else "later", "value": value}
+             for (algo, network, first), value in _solve_products(data, shares).items()]
+    return pd.DataFrame(rows).reindex(columns=INPUT_COLUMNS)
+
+
+def _measured_rates(data: Path) -> dict[tuple[str, str], float]:
     rates = dict(SHORT_WINDOW_RATES)
-    path = DATA / "benchmarks" / "throughput.csv"
+    path = data / "benchmarks" / "throughput.csv"
     if path.exists():
         frame = pd.read_csv(path)
         if "window" in frame:  # the short window, in the inherited environment
@@ -97,44 +128,70 @@ def measured_rates() -> dict[tuple[str, str], float]:
     return rates
 
 
-@functools.lru_cache(maxsize=None)
-def product_seconds() -> tuple[float, float]:
-    """(a, b): seconds of one Hessian-vector product per row = a x parameters in its graph + b, a
-    least-squares fit to our solver's cold solves in the eigensolver benchmark."""
-    bench = pd.read_csv(DATA / "benchmarks" / "eigensolver.csv")
+def _product_seconds(data: Path) -> tuple[float, float]:
+    bench = pd.read_csv(data / "benchmarks" / "eigensolver.csv")
     ours = bench[(bench["method"] == "block cold") & (bench["status"] == "ok")]
     per_row = ours["seconds"] / ours["n_products"] / ours["n_samples"]
     graph = [_graph_params(r.task, r.algo, r.network) for r in ours.itertuples()]
-    a, b = np.polyfit(np.asarray(graph, float), per_row.to_numpy(), 1)
-    return float(a), float(b)
+    slope, intercept = np.polyfit(np.asarray(graph, float), per_row.to_numpy(), 1)
+    return float(slope), float(intercept)
+
+
+def _tolerance_shares(data: Path) -> dict[tuple[str, float], float]:
+    grid = results.read_table(data, "sample_size")
+    grid = grid[grid["gradient_sample"] == "same"].drop_duplicates(["algo", "task", "step", "network", "n_samples", "tol"])
+    keys = ["algo", "task", "step", "network", "n_samples"]
+    ref = grid[np.isclose(grid["tol"], profiles.PAPER_TOL)].set_index(keys)["n_products"]
+    shares = {}
+    for tol in sorted(set(grid["tol"]) - {profiles.PAPER_TOL}):
+        share = (grid[np.isclose(grid["tol"], tol)].set_index(keys)["n_products"] / ref).dropna()
+        shares.update({(algo, float(tol)): value for algo, value in share.groupby(level="algo").max().items()})
+    return shares
+
+
+def _solve_products(data: Path, shares) -> dict[tuple[str, str, bool], float]:
+    stats = results.read_table(data, "solver_stats")
+    manifest = results.read_manifest(data)
+    tol = {(r.task, r.algo, int(r.seed), r.profile): json.loads(r.params).get("analysis", {}).get("tol", profiles.PAPER_TOL)
+           for r in manifest.itertuples()}
+    run_tol = [tol.get((r.task, r.algo, int(r.seed), r.profile), profiles.PAPER_TOL) for r in stats.itertuples()]
+    share = [1.0 if np.isclose(t, profiles.PAPER_TOL) else shares[(algo, float(t))] for t, algo in zip(run_tol, stats["algo"])]
+    stats = stats.assign(first=stats["step"] == 0, n_products=stats["n_products"] / np.asarray(share))
+    return stats.groupby(["algo", "network", "first"])["n_products"].max().to_dict()
+
+
+@functools.lru_cache(maxsize=None)
+def inputs() -> pd.DataFrame:
+    if not INPUTS.exists():
+        raise FileNotFoundError(f"{INPUTS} is missing: run `python benchmarks/plan_cpu.py --measure`")
+    return pd.read_csv(INPUTS, dtype={"task": str, "algo": str, "network": str, "checkpoint": str})
+
+
+def _inputs(quantity: str) -> pd.DataFrame:
+    return inputs()[inputs()["quantity"] == quantity]
+
+
+@functools.lru_cache(maxsize=None)
+def measured_rates() -> dict[tuple[str, str], float]:
+    return {(r.task, r.algo): r.value for r in _inputs("rate").itertuples()}
+
+
+@functools.lru_cache(maxsize=None)
+def product_seconds() -> tuple[float, float]:
+    """(slope, intercept) of the seconds of one product per row against the parameters in its graph."""
+    fit = _inputs("seconds_per_product_row").set_index("checkpoint")["value"]
+    return float(fit["slope"]), float(fit["intercept"])
 
 
 @functools.lru_cache(maxsize=None)
 def tolerance_share(tol: float) -> dict[str, float]:
-    """Per algorithm, the most products a solve at ``tol`` needs as a share of one at the paper's
-    1e-4, over the scale grid's tolerance cells."""
-    grid = results.read_table(DATA, "sample_size")
-    grid = grid[grid["gradient_sample"] == "same"].drop_duplicates(["algo", "task", "step", "network", "n_samples", "tol"])
-    keys = ["algo", "task", "step", "network", "n_samples"]
-    at = grid[np.isclose(grid["tol"], tol)].set_index(keys)["n_products"]
-    ref = grid[np.isclose(grid["tol"], profiles.PAPER_TOL)].set_index(keys)["n_products"]
-    share = (at / ref).dropna()
-    return share.groupby(level="algo").max().to_dict()
+    shares = _inputs("tolerance_share")
+    return {r.algo: r.value for r in shares[np.isclose(shares["tol"], tol)].itertuples()}
 
 
 @functools.lru_cache(maxsize=None)
 def solve_products() -> dict[tuple[str, str, bool], float]:
-    """(algo, network, first checkpoint?) -> the most products one solve of the committed runs took, at
-    the paper's tolerance 1e-4 (a run solved at a looser one counts its products over that tolerance's
-    share; the first checkpoint is solved cold, later ones warm-started)."""
-    stats = results.read_table(DATA, "solver_stats")
-    manifest = results.read_manifest(DATA)
-    tol = {(r.task, r.algo, int(r.seed), r.profile): json.loads(r.params).get("analysis", {}).get("tol", profiles.PAPER_TOL)
-           for r in manifest.itertuples()}
-    run_tol = [tol.get((r.task, r.algo, int(r.seed), r.profile), profiles.PAPER_TOL) for r in stats.itertuples()]
-    share = [1.0 if np.isclose(t, profiles.PAPER_TOL) else tolerance_share(t)[algo] for t, algo in zip(run_tol, stats["algo"])]
-    stats = stats.assign(first=stats["step"] == 0, n_products=stats["n_products"] / np.asarray(share))
-    return stats.groupby(["algo", "network", "first"])["n_products"].max().to_dict()
+    return {(r.algo, r.network, r.checkpoint == "first"): r.value for r in _inputs("solve_products").itertuples()}
 
 
 def _graph_params(task, algo, network) -> int:
@@ -285,10 +342,27 @@ def _literal(name: str, rows: dict) -> str:
     return "\n".join(out + ["}"])
 
 
+def _commit_of(folder: Path) -> str:
+    """The commit of the checkout holding ``folder`` (its data are that commit's if it is clean)."""
+    import subprocess
+
+    run = subprocess.run(["git", "rev-parse", "HEAD"], cwd=folder, capture_output=True, text=True)
+    return run.stdout.strip() or "unknown"
+
+
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--check", action="store_true", help="compare with gradsub.profiles.CPU_TABLE")
+    parser.add_argument("--measure", action="store_true",
+                        help=f"measure the inputs from --data-dir's tables and write {INPUTS.relative_to(ROOT)}")
+    parser.add_argument("--data-dir", type=Path, default=DATA, help="the data --measure reads (default: data)")
     args = parser.parse_args(argv)
+    if args.measure:
+        results.write_benchmark(INPUTS, measure(args.data_dir), [str(Path(__file__).relative_to(ROOT)), *argv],
+                                float_format=None, data_commit=_commit_of(args.data_dir))
+        print(f"wrote {INPUTS} from {args.data_dir}")
+        return 0
     rows, plan = {}, []
     for name in tasks.TASKS:
         for algo in tasks.ALGOS:

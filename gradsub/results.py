@@ -385,9 +385,10 @@ def machine_description() -> str:
     return f"{platform.platform()}; {platform.processor() or platform.machine()}; {os.cpu_count()} cores"
 
 
-def write_benchmark(out: str | os.PathLike, frame: pd.DataFrame, command: list[str], **extra) -> None:
-    """Write a benchmark's table to ``out`` (CSV) and its sidecar beside it (``.json``): the command,
-    machine, Python and torch versions, commit, finish time, and ``extra``."""
+def write_benchmark(out: str | os.PathLike, frame: pd.DataFrame, command: list[str], *, float_format: str = "%.6g",
+                    **extra) -> None:
+    """Write a benchmark's table to ``out`` (CSV, numbers in ``float_format``) and its sidecar beside it
+    (``.json``): the command, machine, Python and torch versions, commit, finish time, and ``extra``."""
     import shlex
     import time
 
@@ -398,7 +399,7 @@ def write_benchmark(out: str | os.PathLike, frame: pd.DataFrame, command: list[s
     sidecar = {"command": shlex.join(["python", *command]), "machine": machine_description(),
                "python": platform.python_version(), "torch": torch.__version__, "git_commit": git_commit(),
                "finished_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), **extra}
-    atomic_write_text(out, frame.to_csv(index=False, float_format="%.6g", lineterminator="\n"))
+    atomic_write_text(out, frame.to_csv(index=False, float_format=float_format, lineterminator="\n"))
     atomic_write_text(out.with_suffix(".json"), json.dumps(sidecar, indent=1, default=float) + "\n")
 
 

@@ -2,6 +2,8 @@
 rules of smoke and paper, and the `gradsub tasks` table."""
 
 import dataclasses
+import importlib.util
+from pathlib import Path
 
 import pytest
 
@@ -43,6 +45,15 @@ def test_cpu_table_has_a_row_for_every_job_and_lookup_returns_it():
         if algo == "sac":  # SB3 updates nothing up to learning_starts: no checkpoint there but 0
             first = tasks.algo_config(name, algo).learning_starts
             assert all(s == 0 or s > first for s in p.checkpoint_steps), name
+
+
+def test_the_committed_tables_are_the_plan_of_the_committed_inputs(capsys):
+    """benchmarks/plan_cpu.py, on data/benchmarks/plan_inputs.csv, proposes exactly CPU_TABLE and LONG_TABLE."""
+    path = Path(__file__).resolve().parents[1] / "benchmarks" / "plan_cpu.py"
+    spec = importlib.util.spec_from_file_location("plan_cpu", path)
+    plan = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(plan)
+    assert plan.main(["--check"]) == 0, capsys.readouterr().out
 
 
 def test_sac_precise_sample_is_eight_times_the_minibatch_hessian():
