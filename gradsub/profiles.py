@@ -20,7 +20,7 @@ from typing import Any
 
 from gradsub import tasks
 
-__all__ = ["PROFILES", "SAC_MINIBATCH_SAMPLES", "PAPER_TOL", "TABLE_TOL", "Profile", "ScaleRow", "CPU_TABLE",
+__all__ = ["PROFILES", "SAC_MINIBATCH_SAMPLES", "PAPER_TOL", "TABLE_TOL", "TABLE_PROFILES", "Profile", "ScaleRow", "CPU_TABLE",
            "LONG_TABLE", "CPU_JOB_MAX_MINUTES", "CPU_MEAN_MINUTES", "check_profile", "defines", "get_profile",
            "table_row", "planned_minutes", "task_rows", "format_task_table"]
 
@@ -245,6 +245,7 @@ _NOTES = {
              "k = 100, 10 seeds. For a GPU or a cluster.",
 }
 _TABLES = {"cpu": CPU_TABLE, "long": LONG_TABLE}
+TABLE_PROFILES = tuple(_TABLES)  # the profiles whose jobs are rows of a literal table
 
 
 def check_profile(profile: str) -> str:

@@ -271,6 +271,33 @@ def test_job_plans_give_the_cpu_plan_of_current_runs_only():
     assert plans.loc[[1, 2], "planned_minutes"].isna().all()
 
 
+def test_training_rates_count_learning_steps_after_the_warmup_against_the_short_window(tmp_path):
+    from gradsub.job import Job
+
+    rows, timings = [], []
+    for seed, profile, stale in ((0, "cpu", False), (1, "cpu", True), (2, "smoke", False)):
+        params = Job("HalfCheetah", "sac", seed, profile, Path("data"), Path("artifacts")).params()
+        if stale:
+            params["settings"]["total_steps"] += 10_000
+        rows.append({"task": "HalfCheetah", "algo": "sac", "seed": str(seed), "profile": profile, "status": "ok",
+                     "params": json.dumps(params, sort_keys=True, default=str),
+                     "params_hash": results.params_hash(params)})
+        # two sessions trained seed 0
+        timings += [{"task": "HalfCheetah", "algo": "sac", "seed": seed, "profile": profile, "stage": "train",
+                     "step": -1, "seconds": 300.0} for _ in range(2)]
+    (tmp_path / "benchmarks").mkdir()
+    pd.DataFrame([{"quantity": "rate", "task": "HalfCheetah", "algo": "sac", "value": 50.0},
+                  {"quantity": "rate", "task": "HalfCheetah", "algo": "ppo", "value": 900.0}]).to_csv(
+        tmp_path / "benchmarks" / "plan_inputs.csv", index=False)
+    rates = provenance.training_rates(pd.DataFrame(timings), pd.DataFrame(rows), tmp_path)
+    assert rates["seed"].tolist() == [0]  # the stale cpu run and the smoke run are left out
+    learning = profiles.get_profile("HalfCheetah", "sac", "cpu").total_steps - tasks.algo_config(
+        "HalfCheetah", "sac").learning_starts
+    row = rates.iloc[0]
+    assert row["learning_steps"] == learning and row["train_minutes"] == 10.0
+    assert row["steps_per_s"] == round(learning / 600, 1) and row["ratio"] == round(learning / 600 / 50, 2)
+
+
 def test_campaign_hours_add_the_current_runs_of_the_profile():
     run = {"task": "HalfCheetah", "algo": "sac"}
     costs = pd.DataFrame([{**run, "seed": 0, "profile": "cpu", "total_minutes": 50.0, "last_run_minutes": 40.0},

@@ -8,10 +8,10 @@ import pandas as pd
 
 from gradsub import profiles, results, tasks
 from gradsub.plots import steps_label
-from gradsub.report.data import RUN, import_quietly, load_tables
+from gradsub.report.data import RUN, data_dir, import_quietly, load_tables
 
 __all__ = ["BOOK_PROFILE", "at_current_settings", "book_tables", "campaign_hours", "coverage", "evidence", "evidence_line", "job_costs", "job_plans",
-           "manifest_view", "package_versions"]
+           "manifest_view", "package_versions", "training_rates"]
 
 
 def at_current_settings(manifest: pd.DataFrame) -> pd.Series:
@@ -90,6 +90,35 @@ def job_costs(timings: pd.DataFrame, manifest: pd.DataFrame) -> pd.DataFrame:
     wall = manifest[RUN + ["wall_seconds"]].astype({"seed": "int64", "wall_seconds": "float64"})
     costs = costs.merge(wall, on=RUN, how="left", validate="one_to_one")
     return costs.assign(last_run_minutes=costs.pop("wall_seconds") / 60).round(1)
+
+
+def training_rates(timings: pd.DataFrame, manifest: pd.DataFrame, folder=None) -> pd.DataFrame:
+    """Per ``ok`` run of a table profile (cpu, long) at today's settings: its learning steps (SAC's random warm-up,
+    ``learning_starts``, updates nothing and is left out), the training stage's minutes over every
+    session, its learning steps per second, the short-window rate the plan assumed for the job
+    (``data/benchmarks/plan_inputs.csv``, written by ``benchmarks/plan_cpu.py``) and their ratio: how
+    close a whole job's training, with its evaluations and checkpoint saves, comes to the short window."""
+    columns = RUN + ["learning_steps", "train_minutes", "steps_per_s", "short_window_steps_per_s", "ratio"]
+    path = (folder or data_dir()) / "benchmarks" / "plan_inputs.csv"
+    runs = manifest[manifest["profile"].isin(profiles.TABLE_PROFILES) & (manifest["status"] == "ok")]
+    runs = runs[at_current_settings(runs).to_numpy()]
+    if runs.empty or not path.exists():
+        return pd.DataFrame(columns=columns)
+    inputs = pd.read_csv(path)
+    short = inputs[inputs["quantity"] == "rate"].set_index(["task", "algo"])["value"]
+    train = timings[timings["stage"] == "train"].astype({"seed": "int64"}).groupby(RUN)["seconds"].sum()
+    rows = []
+    for run in runs.itertuples():
+        total = json.loads(run.params)["settings"]["total_steps"]
+        warmup = tasks.algo_config(run.task, run.algo).learning_starts if run.algo == "sac" else 0
+        seconds = train.get((run.task, run.algo, int(run.seed), run.profile), float("nan"))
+        rate = (total - warmup) / seconds
+        rows.append({"task": run.task, "algo": run.algo, "seed": int(run.seed), "profile": run.profile,
+                     "learning_steps": total - warmup, "train_minutes": seconds / 60, "steps_per_s": rate,
+                     "short_window_steps_per_s": short.get((run.task, run.algo), float("nan")),
+                     "ratio": rate / short.get((run.task, run.algo), float("nan"))})
+    return pd.DataFrame(rows, columns=columns).round({"train_minutes": 1, "steps_per_s": 1,
+                                                      "short_window_steps_per_s": 1, "ratio": 2})
 
 
 def campaign_hours(costs: pd.DataFrame, plans: pd.DataFrame, profile: str = BOOK_PROFILE,
