@@ -53,6 +53,17 @@ _CURVE_NAMES = {("ppo", "actor"): "PPO actor", ("ppo", "critic"): "PPO critic",
                 ("sac", "actor"): "SAC actor", ("sac", "critic"): "SAC critic"}
 
 
+def _with_curve(frame: pd.DataFrame) -> pd.DataFrame:
+    """``frame`` with a ``curve`` column: its (algo, network) as a figure names it ("PPO actor")."""
+    return frame.assign(curve=[_CURVE_NAMES[(a, n)] for a, n in zip(frame["algo"], frame["network"])])
+
+
+def _line_legend(fig: plt.Figure, colours, labels, fontsize: int = 9) -> None:
+    """One legend row below the panels: a marked line per colour, labelled."""
+    handles = [plt.Line2D([], [], color=c, marker="o") for c in colours]
+    fig.legend(handles, labels, loc="lower center", ncol=len(labels), fontsize=fontsize, frameon=False)
+
+
 def _with_variant(frame: pd.DataFrame) -> pd.DataFrame:
     labels = [VARIANT_LABELS.get(pair) for pair in zip(frame["gradient"], frame["hessian"])]
     out = frame.assign(variant=labels)
@@ -124,9 +135,7 @@ def subspace_fraction_over_training(fractions: pd.DataFrame, k_levels=(1, 10, 10
         ax.plot(baseline.index, baseline.values, ls="--", color="grey", lw=1)
         ax.set(title=f"{network}, k = {k}", ylim=(0, 1.02), xlabel="environment steps", ylabel="S_frac")
         _step_axis(ax)
-    colours = sns.color_palette(n_colors=len(hue_order))
-    handles = [plt.Line2D([], [], color=c, marker="o") for c in colours]
-    fig.legend(handles, hue_order, loc="lower center", ncol=len(hue_order), fontsize=8, frameon=False)
+    _line_legend(fig, sns.color_palette(n_colors=len(hue_order)), hue_order, fontsize=8)
     fig.tight_layout(rect=(0, 0.4 / fig.get_figheight(), 1, 1))
     return fig
 
@@ -139,7 +148,7 @@ def subspace_fraction_by_task(fractions: pd.DataFrame, k_levels=(1, 10, 100)) ->
                      & (fractions["hessian"] == "precise")]
     if data.empty:
         return _no_data("no gradient subspace fractions yet")
-    data = data.assign(curve=[_CURVE_NAMES[(a, n)] for a, n in zip(data["algo"], data["network"])])
+    data = _with_curve(data)
     data = seed_means(data, ["task", "curve", "k", "step"], ["value", "random_baseline"])
     task_names = sorted(data["task"].unique())
     curves = [c for c in _CURVE_NAMES.values() if c in set(data["curve"])]
@@ -162,8 +171,7 @@ def subspace_fraction_by_task(fractions: pd.DataFrame, k_levels=(1, 10, 100)) ->
         ax.set(ylim=(0, 1.02), xlabel="steps" if i == len(task_names) - 1 else "",
                ylabel="S_frac" if j == 0 else "")
         ax.set_title(f"{task}: {curve}", fontsize=9)
-    handles = [plt.Line2D([], [], color=colours[k], marker="o") for k in ks]
-    fig.legend(handles, [f"k = {k}" for k in ks], loc="lower center", ncol=len(ks), fontsize=9, frameon=False)
+    _line_legend(fig, [colours[k] for k in ks], [f"k = {k}" for k in ks])
     fig.tight_layout(rect=(0, 0.5 / fig.get_figheight(), 1, 1))
     return fig
 
@@ -326,7 +334,7 @@ def overlap_panels(overlaps: pd.DataFrame, t1: int, k: int) -> plt.Figure:
     """
     if overlaps.empty:
         return _no_data("no subspace overlaps yet")
-    overlaps = overlaps.assign(curve=[_CURVE_NAMES[(a, n)] for a, n in zip(overlaps["algo"], overlaps["network"])])
+    overlaps = _with_curve(overlaps)
     part = overlaps[(overlaps["t1"] == t1) & (overlaps["k"] == k) & (overlaps["t2"] >= t1)]
     part = seed_means(part, ["task", "algo", "curve", "t2"], ["value", "random_baseline"])
     task_names = sorted(overlaps["task"].unique())
@@ -356,8 +364,7 @@ def overlap_panels(overlaps: pd.DataFrame, t1: int, k: int) -> plt.Figure:
     for ax in flat[len(task_names):]:
         ax.set_visible(False)
     if drawn:
-        handles = [plt.Line2D([], [], color=colours[c], marker="o") for c in drawn]
-        fig.legend(handles, drawn, loc="lower center", ncol=len(drawn), fontsize=9, frameon=False)
+        _line_legend(fig, [colours[c] for c in drawn], drawn)
     fig.suptitle(f"t1 = {t1:,}, k = {k}; grey: random k/n (dashed PPO, dotted SAC)", fontsize=10)
     fig.tight_layout(rect=(0, 0.06 if nrows > 1 else 0.1, 1, 1))
     return fig
@@ -383,7 +390,7 @@ def subspace_fraction_vs_k(fractions: pd.DataFrame) -> plt.Figure:
     data = data[data["variant"] == VARIANT_LABELS[("precise", "precise")]]
     if data.empty:
         return _no_data("no gradient subspace fractions yet")
-    data = data.assign(curve=[_CURVE_NAMES[(a, n)] for a, n in zip(data["algo"], data["network"])])
+    data = _with_curve(data)
     data = seed_means(data, ["task", "curve", "k"], ["value", "random_baseline"])
     task_names = sorted(data["task"].unique())
     curves = [c for c in _CURVE_NAMES.values() if c in set(data["curve"])]
@@ -401,8 +408,7 @@ def subspace_fraction_vs_k(fractions: pd.DataFrame) -> plt.Figure:
         ax.set(xscale="log", ylim=(0, 1.02), title=task, xlabel="k", ylabel="S_frac (precise)")
     for ax in axes.flat[len(task_names):]:
         ax.set_visible(False)
-    handles = [plt.Line2D([], [], color=colours[c], marker="o") for c in curves]
-    fig.legend(handles, curves, loc="lower center", ncol=len(curves), fontsize=9, frameon=False)
+    _line_legend(fig, [colours[c] for c in curves], curves)
     fig.tight_layout(rect=(0, 0.45 / fig.get_figheight(), 1, 1))
     return fig
 
@@ -414,7 +420,7 @@ def overlap_by_k(overlaps: pd.DataFrame, t1: int) -> plt.Figure:
     part = overlaps[(overlaps["t1"] == t1) & (overlaps["t2"] >= t1)]
     if part.empty:
         return _no_data(f"no overlaps from t1 = {t1:,} yet")
-    part = part.assign(curve=[_CURVE_NAMES[(a, n)] for a, n in zip(part["algo"], part["network"])])
+    part = _with_curve(part)
     part = seed_means(part, ["task", "curve", "k", "t2"], ["value"])
     task_names = sorted(part["task"].unique())
     curves = [c for c in _CURVE_NAMES.values() if c in set(part["curve"])]
@@ -437,8 +443,7 @@ def overlap_by_k(overlaps: pd.DataFrame, t1: int) -> plt.Figure:
         ax.set(ylim=(0, 1.02), xlabel="t2 (steps)" if i == len(task_names) - 1 else "",
                ylabel="S_overlap" if j == 0 else "")
         ax.set_title(f"{task}: {curve}", fontsize=9)
-    handles = [plt.Line2D([], [], color=colours[k], marker="o") for k in ks]
-    fig.legend(handles, [f"k = {k}" for k in ks], loc="lower center", ncol=len(ks), fontsize=9, frameon=False)
+    _line_legend(fig, [colours[k] for k in ks], [f"k = {k}" for k in ks])
     fig.suptitle(f"t1 = {t1:,}", fontsize=10)
     fig.tight_layout(rect=(0, 0.5 / (2.6 * len(task_names) + 0.7), 1, 1))
     return fig
