@@ -342,14 +342,6 @@ def _literal(name: str, rows: dict) -> str:
     return "\n".join(out + ["}"])
 
 
-def _commit_of(folder: Path) -> str:
-    """The commit of the checkout holding ``folder`` (its data are that commit's if it is clean)."""
-    import subprocess
-
-    run = subprocess.run(["git", "rev-parse", "HEAD"], cwd=folder, capture_output=True, text=True)
-    return run.stdout.strip() or "unknown"
-
-
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -360,7 +352,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.measure:
         results.write_benchmark(INPUTS, measure(args.data_dir), [str(Path(__file__).relative_to(ROOT)), *argv],
-                                float_format=None, data_commit=_commit_of(args.data_dir))
+                                float_format=None, data_commit=results.checkout_commit(args.data_dir))
         print(f"wrote {INPUTS} from {args.data_dir}")
         return 0
     rows, plan = {}, []

@@ -338,7 +338,7 @@ MANIFEST_COLUMNS: tuple[Column, ...] = RUN_COLUMNS + (
     Column("run_id", "str", "<task>_<algo>_<profile>_seed<seed>: the name of the run's files"),
     Column("params_hash", "str", "sha256 (first 16 hex) of the canonical JSON of params"),
     Column("params", "str", "JSON of every parameter of the job, profile resolved"),
-    Column("git_commit", "str", "commit of the code that ran ('-dirty' if uncommitted changes)"),
+    Column("git_commit", "str", "commit of the code that ran ('-dirty' if uncommitted changes to code, outside data/)"),
     Column("packages", "str", "JSON of the versions of the packages that shape the numbers"),
     Column("machine", "str", "platform, processor and core count"),
     Column("finished_utc", "str", "when the run ended (UTC, ISO 8601)"),
@@ -357,17 +357,27 @@ def params_hash(params: Mapping) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()[:16]
 
 
-def git_commit() -> str:
-    """Commit of the code in this checkout ('-dirty' with uncommitted changes, 'unknown' outside git)."""
-    here = Path(__file__).resolve().parent
+def checkout_commit(folder: str | os.PathLike) -> str:
+    """Commit of the git checkout holding ``folder``, '-dirty' with uncommitted changes to tracked files
+    outside its ``data/`` (the results the runs write there are not code), 'unknown' outside git."""
     try:
-        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=here, capture_output=True,
+        commit = subprocess.run(["git", "rev-parse", "HEAD"], cwd=folder, capture_output=True,
                                 text=True, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=here,
-                               capture_output=True, text=True, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "--", ":/",
+                                ":(top,exclude)data"], cwd=folder, capture_output=True, text=True,
+                               check=True).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
         return "unknown"
     return commit + ("-dirty" if dirty else "")
+
+
+# Read when the package is imported: the code this process runs, even if the checkout moves on later.
+_IMPORTED_COMMIT = checkout_commit(Path(__file__).resolve().parent)
+
+
+def git_commit() -> str:
+    """Commit of the code this process imported (see ``checkout_commit``)."""
+    return _IMPORTED_COMMIT
 
 
 def _package_versions() -> str:
@@ -395,7 +405,6 @@ def write_benchmark(out: str | os.PathLike, frame: pd.DataFrame, command: list[s
     import torch
 
     out = Path(out)
-    # (the commit is read before the table is written: writing it would mark the tree dirty)
     sidecar = {"command": shlex.join(["python", *command]), "machine": machine_description(),
                "python": platform.python_version(), "torch": torch.__version__, "git_commit": git_commit(),
                "finished_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), **extra}

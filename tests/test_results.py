@@ -1,6 +1,7 @@
 """Result tables: schema validation, canonical bytes, atomic writes, manifest."""
 
 import json
+import subprocess
 from pathlib import Path
 
 import pandas as pd
@@ -137,3 +138,20 @@ def test_manifest_status_must_be_known(tmp_path):
 def test_data_readme_is_generated_from_the_schemas():
     readme = Path(__file__).resolve().parents[1] / "data" / "README.md"
     assert readme.read_text() == results.data_readme(), "run `python -m gradsub.results` to regenerate"
+
+
+def test_checkout_commit_is_dirty_for_code_changes_but_not_for_the_data_runs_write(tmp_path):
+    repo, outside = tmp_path / "repo", tmp_path / "outside"
+    (repo / "data").mkdir(parents=True)
+    (repo / "pkg").mkdir()
+    outside.mkdir()
+    (repo / "data" / "manifest.csv").write_text("a\n")
+    (repo / "pkg" / "code.py").write_text("x = 1\n")
+    for args in (["init", "-q"], ["add", "."], ["-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "c"]):
+        subprocess.run(["git", *args], cwd=repo, check=True, capture_output=True)
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True, text=True).stdout.strip()
+    (repo / "data" / "manifest.csv").write_text("b\n")
+    assert results.checkout_commit(repo / "pkg") == head
+    (repo / "pkg" / "code.py").write_text("x = 2\n")
+    assert results.checkout_commit(repo / "pkg") == head + "-dirty"
+    assert results.checkout_commit(outside) == "unknown"
