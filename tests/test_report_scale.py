@@ -7,11 +7,11 @@ from gradsub import profiles, results
 from gradsub.report import scale
 
 
-def _rows(network: str, sizes, crossed, same, overlap, tol: float = 1e-4) -> list[dict]:
+def _rows(network: str, sizes, crossed, same, overlap, tol: float = 1e-4, step: int = 300_000) -> list[dict]:
     rows = []
     for n, c, s, o in zip(sizes, crossed, same, overlap):
         for sample, value in (("same", s), ("independent", c)):
-            rows.append({"task": "Pendulum", "algo": "ppo", "seed": 0, "profile": "scale", "step": 300_000,
+            rows.append({"task": "Pendulum", "algo": "ppo", "seed": 0, "profile": "scale", "step": step,
                          "network": network, "n_params": 4545, "n_samples": n, "tol": tol, "k": 100,
                          "gradient_sample": sample, "s_frac": value, "random_baseline": 100 / 4545,
                          "overlap_with_largest": o, "overlap_with_tight_tol": 1.0,
@@ -45,6 +45,20 @@ def test_conclusions_need_the_condition_at_every_larger_n(table):
     assert actor["overlap at cpu N"] == pytest.approx(0.95)
     text = scale.summary(table)
     assert "PPO actor [64, 64]" in text and "no N below 1,000,000" in text and "by 0.050" in text
+
+
+def test_conclusions_are_drawn_at_every_analysed_step(table):
+    early = _rows("actor", (2_048, 10_000, 1_000_000), crossed=(0.32, 0.33, 0.35), same=(0.6, 0.3, 0.34),
+                  overlap=(0.6, 0.97, 1.0), step=10_000)
+    both = results.validate("sample_size", pd.concat([table, pd.DataFrame(early)], ignore_index=True))
+    found = scale.conclusions(both).set_index(["network class", "step"])
+    assert list(found.index) == [("PPO actor [64, 64]", 10_000), ("PPO actor [64, 64]", 300_000),
+                                 ("PPO critic [64, 64]", 300_000)]
+    first = found.loc[("PPO actor [64, 64]", 10_000)]
+    assert first["N for S_frac within margin"] == 2_048 and first["N for subspace overlap"] == 10_000
+    assert first["inflation at cpu N"] == pytest.approx(0.3 - 0.33)
+    assert found.loc[("PPO actor [64, 64]", 300_000), "N for S_frac within margin"] == 100_000
+    assert "step 10,000" in scale.summary(both) and "step 300,000" in scale.summary(both)
 
 
 def test_tolerance_table_compares_with_the_papers_tolerance(table):

@@ -43,11 +43,16 @@ def network_class(task: str, algo: str, network: str) -> str:
     return f"{algo.upper()} {network} [{arch}]{twin}"
 
 
-def _last(table: pd.DataFrame) -> pd.DataFrame:
-    """Rows at tol 1e-4, the largest k and each run's last analysed step."""
+def _reference(table: pd.DataFrame) -> pd.DataFrame:
+    """Rows at tol 1e-4 and the largest k, at every analysed step."""
     rows = table[table["tol"] == REFERENCE_TOL]
-    rows = rows[rows["step"] == rows.groupby(["task", "algo"])["step"].transform("max")]
     return rows[rows["k"] == rows.groupby(["task", "algo", "network"])["k"].transform("max")]
+
+
+def _last(table: pd.DataFrame) -> pd.DataFrame:
+    """``_reference`` rows at each run's last analysed step."""
+    rows = _reference(table)
+    return rows[rows["step"] == rows.groupby(["task", "algo"])["step"].transform("max")]
 
 
 def _smallest_from(ok: pd.Series) -> int | None:
@@ -60,10 +65,10 @@ def _smallest_from(ok: pd.Series) -> int | None:
 
 
 def conclusions(table: pd.DataFrame) -> pd.DataFrame:
-    """One row per (run, network): the smallest sufficient N for S_frac and for the subspace, and the
-    same-sample inflation at the cpu profile's N. Empty when the table is."""
+    """One row per (run, network, analysed step): the smallest sufficient N for S_frac and for the
+    subspace, and the same-sample inflation at the cpu profile's N. Empty when the table is."""
     rows = []
-    for (task, algo, network), group in _last(table).groupby(["task", "algo", "network"]):
+    for (task, algo, network, _), group in _reference(table).groupby(["task", "algo", "network", "step"]):
         same = group[group["gradient_sample"] == "same"].set_index("n_samples").sort_index()
         crossed = group[group["gradient_sample"] == "independent"].set_index("n_samples").sort_index()
         cpu_n = profiles.get_profile(task, algo, "cpu").n_precise
