@@ -395,10 +395,11 @@ def machine_description() -> str:
     return f"{platform.platform()}; {platform.processor() or platform.machine()}; {os.cpu_count()} cores"
 
 
-def write_benchmark(out: str | os.PathLike, frame: pd.DataFrame, command: list[str], *, float_format: str | None = "%.6g",
-                    **extra) -> None:
-    """Write a benchmark's table to ``out`` (CSV, numbers in ``float_format``; None: the shortest exact form) and its sidecar beside it
-    (``.json``): the command, machine, Python and torch versions, commit, finish time, and ``extra``."""
+def write_benchmark(out: str | os.PathLike, frame: pd.DataFrame, command: list[str], *,
+                    float_format: str | None = "%.6g", **extra) -> None:
+    """Write a benchmark's table to ``out`` (CSV, numbers in ``float_format``; None: the shortest exact
+    form) and its sidecar beside it (``.json``): the command, machine, Python and torch versions, commit,
+    finish time, and ``extra``."""
     import shlex
     import time
 
