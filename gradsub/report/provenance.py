@@ -93,8 +93,8 @@ def job_costs(timings: pd.DataFrame, manifest: pd.DataFrame) -> pd.DataFrame:
 
 
 def training_rates(timings: pd.DataFrame, manifest: pd.DataFrame, folder=None) -> pd.DataFrame:
-    """Per ``ok`` run of a table profile (cpu, long) at today's settings: its learning steps (SAC's random warm-up,
-    ``learning_starts``, updates nothing and is left out), the training stage's minutes over every
+    """Per ``ok`` run of a table profile (cpu, long) at today's settings: its learning steps (SAC's
+    random warm-up, ``learning_starts``, updates nothing and is left out), the training stage's minutes over every
     session, its learning steps per second, the short-window rate the plan assumed for the job
     (``data/benchmarks/plan_inputs.csv``, written by ``benchmarks/plan_cpu.py``) and their ratio: how
     close a whole job's training, with its evaluations and checkpoint saves, comes to the short window."""
@@ -112,11 +112,10 @@ def training_rates(timings: pd.DataFrame, manifest: pd.DataFrame, folder=None) -
         total = json.loads(run.params)["settings"]["total_steps"]
         warmup = tasks.algo_config(run.task, run.algo).learning_starts if run.algo == "sac" else 0
         seconds = train.get((run.task, run.algo, int(run.seed), run.profile), float("nan"))
-        rate = (total - warmup) / seconds
+        rate, window = (total - warmup) / seconds, short.get((run.task, run.algo), float("nan"))
         rows.append({"task": run.task, "algo": run.algo, "seed": int(run.seed), "profile": run.profile,
                      "learning_steps": total - warmup, "train_minutes": seconds / 60, "steps_per_s": rate,
-                     "short_window_steps_per_s": short.get((run.task, run.algo), float("nan")),
-                     "ratio": rate / short.get((run.task, run.algo), float("nan"))})
+                     "short_window_steps_per_s": window, "ratio": rate / window})
     return pd.DataFrame(rows, columns=columns).round({"train_minutes": 1, "steps_per_s": 1,
                                                       "short_window_steps_per_s": 1, "ratio": 2})
 
