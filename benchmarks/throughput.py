@@ -6,7 +6,9 @@ the machine's two cores. This script measures that situation:
 for each (task, algo) it starts ``--parallel`` processes at once, each one thread, each building the
 registry's model (cpu-profile hyperparameters) and timing ``--steps`` steps of ``learn``: for SAC after
 its ``learning_starts`` random steps (not timed, as the profile counts them free), for PPO whole
-rollouts with their updates. Every process reports its own rate; the table has one row per process.
+rollouts with their updates. The processes start each timed window together (a barrier), so that the
+rates are those of processes side by side, not of one alone while another is still starting. Every
+process reports its own rate; the table has one row per process.
 
 With ``--whole-steps S`` each process then runs the job's own training (``agents.train`` at the cpu
 profile, to S steps after SAC's warm-up: evaluations, checkpoints and the replay buffer saved with them)
@@ -44,6 +46,16 @@ from gradsub.tasks import ALGOS
 
 ROOT = Path(__file__).resolve().parents[1]
 PROFILE_LINES = 40  # functions listed in the profile report, by own time
+# Timed steps per process by default: SAC about half a minute; PPO ten or more rollouts of most tasks
+# (a window of one rollout lasts 1-3 s, shorter than the processes take to start).
+DEFAULT_STEPS = {"ppo": 20_480, "sac": 2_048}
+
+_start_together = None  # the pool's barrier: every process starts a timed window at the same moment
+
+
+def _join(barrier) -> None:
+    global _start_together
+    _start_together = barrier
 
 
 def measure(spec: dict) -> list[dict]:
@@ -64,6 +76,7 @@ def measure(spec: dict) -> list[dict]:
         if algo == "sac":
             model.learn(total_timesteps=config.learning_starts)
         # (PPO's learn ends after the rollout and update that reach ``steps``: whole rollouts)
+        _start_together.wait()
         start, before = time.perf_counter(), model.num_timesteps
         model.learn(total_timesteps=steps, reset_num_timesteps=False)
         seconds = time.perf_counter() - start
@@ -86,6 +99,7 @@ def _measure_whole(spec: dict) -> dict:
     profile = profiles.get_profile(task, algo, "cpu", total_steps=free + spec["whole_steps"])
     profiler = cProfile.Profile() if spec.get("profiled") else None
     with tempfile.TemporaryDirectory() as run_dir:
+        _start_together.wait()
         start = time.perf_counter()
         if profiler is not None:
             profiler.enable()
@@ -104,16 +118,17 @@ def _measure_whole(spec: dict) -> dict:
 
 def run(task_names, algos, parallel: int, steps: int, whole_steps: int = 0, profile: bool = False,
         envs: tuple[str, ...] = ("",)) -> list[dict]:
-    """One row per environment setting, process and window; with ``whole_steps`` the processes run their
-    whole runs side by side right after their short windows."""
+    """One row per environment setting, process and window (``steps`` 0: ``DEFAULT_STEPS``); with
+    ``whole_steps`` the processes run their whole runs side by side right after their short windows."""
     rows = []
     context = multiprocessing.get_context("spawn")
     for env in envs:
         for task in task_names:
             for algo in algos:
-                specs = [{"task": task, "algo": algo, "parallel": parallel, "process": p, "steps": steps,
-                          "whole_steps": whole_steps, "profiled": profile and p == 0} for p in range(parallel)]
-                with _environment(env), context.Pool(parallel) as pool:
+                specs = [{"task": task, "algo": algo, "parallel": parallel, "process": p,
+                          "steps": steps or DEFAULT_STEPS[algo], "whole_steps": whole_steps,
+                          "profiled": profile and p == 0} for p in range(parallel)]
+                with _environment(env), context.Pool(parallel, _join, (context.Barrier(parallel),)) as pool:
                     measured = [{**row, "env": env} for rows_of_process in pool.map(measure, specs)
                                 for row in rows_of_process]
                 rows += measured
@@ -147,7 +162,8 @@ def main(argv=None) -> int:
     parser.add_argument("--tasks", nargs="+", required=True, help="task names (see `gradsub tasks`)")
     parser.add_argument("--algos", nargs="+", default=list(ALGOS), choices=ALGOS)
     parser.add_argument("--parallel", type=int, default=2, help="training processes side by side (default 2)")
-    parser.add_argument("--steps", type=int, default=2048, help="timed steps per process (PPO: whole rollouts)")
+    parser.add_argument("--steps", type=int, default=0,
+                        help=f"timed steps per process (PPO: whole rollouts; default {DEFAULT_STEPS})")
     parser.add_argument("--whole-steps", type=int, default=0,
                         help="then time the job's own training of this many steps after the warm-up (0: none)")
     parser.add_argument("--profile-whole", action="store_true", help="profile process 0's whole run (cProfile)")
@@ -155,9 +171,9 @@ def main(argv=None) -> int:
                         help='environment settings measured in turn, each "NAME=VALUE ..." ("" inherits)')
     parser.add_argument("--out", type=Path, default=ROOT / "data" / "benchmarks" / "throughput.csv")
     args = parser.parse_args(argv)
-    if args.parallel < 1 or args.steps < 1 or args.whole_steps < 0:
-        parser.error(f"--parallel and --steps must be at least 1 and --whole-steps at least 0, got "
-                     f"{args.parallel}, {args.steps} and {args.whole_steps}")
+    if args.parallel < 1 or args.steps < 0 or args.whole_steps < 0:
+        parser.error(f"--parallel must be at least 1 and --steps and --whole-steps at least 0 (--steps 0: the "
+                     f"default), got {args.parallel}, {args.steps} and {args.whole_steps}")
     if args.profile_whole and not args.whole_steps:
         parser.error("--profile-whole profiles a whole run: give --whole-steps")
     bad = [e for e in args.envs if any("=" not in item for item in e.split())]
