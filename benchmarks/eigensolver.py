@@ -400,7 +400,8 @@ def compare(reports: dict[str, dict], folder: Path, tags: dict[str, str]) -> dic
     return out
 
 
-COLUMNS = ["task", "algo", "network", "step", "warm_from", "n_samples", "n_params", "k", "method", "status",
+COLUMNS = ["task", "algo", "network", "step", "warm_from", "n_requested", "n_samples", "n_params", "k", "method",
+           "status",
            "seconds", "seconds_ratio", "n_products", "products_ratio", "n_data_passes", "passes_ratio",
            "peak_mib", "peak_ratio", "before_mib", "max_residual", "max_residual_float64", "max_dfrac",
            "frac_at_k", "k_gap", "overlap_at_gap", "max_rel_eig_error", "gradient_mismatch", "warm_mode",
@@ -488,7 +489,7 @@ def benchmark(networks, ns, k, *, task=None, quick=False, artifacts=ROOT / "arti
                 races = race_ratios(reports)
             for method, r in reports.items():
                 row = {"task": setup.task, "algo": algo, "network": network, "step": setup.total_steps,
-                       "warm_from": setup.previous_step if method == "block warm" else -1,
+                       "warm_from": setup.previous_step if method == "block warm" else -1, "n_requested": n,
                        "method": method, "status": "ok" if "error" not in r else "failed",
                        "machine": machine, "torch": torch.__version__, "git_commit": commit}
                 if "error" not in r:
@@ -506,8 +507,19 @@ def benchmark(networks, ns, k, *, task=None, quick=False, artifacts=ROOT / "arti
     return rows, {"runs": runs, "workers": raw}
 
 
-# A row's configuration: a new run replaces the rows (and the sidecar's reports) of the same one.
-CONFIG = ["task", "algo", "network", "n_samples", "k"]
+# A row's configuration: a new run replaces the rows (and the sidecar's reports) of the same one. It
+# names the N asked for: the rows a solve gets can fall short of it (a SAC buffer checkpointed at step
+# 100,000 holds 99,999 transitions).
+CONFIG = ["task", "algo", "network", "n_requested", "k"]
+
+
+def _requested(frame):
+    """``n_requested``, filled for rows written before the column existed: every N the benchmark was
+    asked for then was a power of ten (the sidecar's commands), the one ``sample_decade`` names."""
+    from gradsub.report.performance import sample_decade
+
+    fallback = frame["n_samples"].map(lambda n: 10 ** sample_decade(n))
+    return frame.assign(n_requested=frame["n_requested"].fillna(fallback).astype("int64"))
 
 
 def write_outputs(rows, raw, out: Path, argv) -> None:
@@ -520,12 +532,12 @@ def write_outputs(rows, raw, out: Path, argv) -> None:
     frame = pd.DataFrame(rows).reindex(columns=COLUMNS)
     earlier = []
     if out.exists():
-        previous = pd.read_csv(out).reindex(columns=COLUMNS)
+        previous = _requested(pd.read_csv(out).reindex(columns=COLUMNS))
         rerun = previous[CONFIG].apply(tuple, axis=1).isin(set(frame[CONFIG].apply(tuple, axis=1)))
         kept = previous[~rerun]
         if not kept.empty:
             sidecar = json.loads(out.with_suffix(".json").read_text())
-            pairs = set(zip(kept["algo"] + "-" + kept["network"], kept["n_samples"]))
+            pairs = set(zip(kept["algo"] + "-" + kept["network"], kept["n_requested"]))
             raw = {"runs": raw["runs"] + [r for r in sidecar.get("runs", [])
                                           if r["network"] not in {x["network"] for x in raw["runs"]}],
                    "workers": raw["workers"] + [w for w in sidecar.get("workers", [])
@@ -534,7 +546,7 @@ def write_outputs(rows, raw, out: Path, argv) -> None:
                                                                                     "finished_utc")}]
             order = {m: i for i, m in enumerate(METHODS)}
             frame = (pd.concat([kept, frame], ignore_index=True)
-                     .sort_values(["algo", "network", "n_samples", "method"], kind="stable",
+                     .sort_values(["algo", "network", "n_requested", "method"], kind="stable",
                                   key=lambda c: c.map(order) if c.name == "method" else c)
                      .reset_index(drop=True))
     results.write_benchmark(out, frame, list(argv), **raw, earlier=earlier)

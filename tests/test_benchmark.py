@@ -112,26 +112,42 @@ def test_a_run_replaces_its_configurations_and_keeps_the_others(tmp_path):
     bench = _script_module()
     out = tmp_path / "eigensolver.csv"
 
-    def run(network, n, seconds):
+    def run(network, n, seconds, got=None):
         algo, net = network.split("-")
-        rows = [{"task": "T", "algo": algo, "network": net, "n_samples": n, "k": 5, "method": m,
-                 "status": "ok", "seconds": seconds} for m in reversed(bench.METHODS)]
+        rows = [{"task": "T", "algo": algo, "network": net, "n_requested": n, "n_samples": got or n, "k": 5,
+                 "method": m, "status": "ok", "seconds": seconds} for m in reversed(bench.METHODS)]
         raw = {"runs": [{"network": network}], "workers": [{"network": network, "n": n, "method": m}
                                                            for m in bench.METHODS]}
         bench.write_outputs(rows, raw, out, ["benchmarks/eigensolver.py", "--n", str(n)])
 
-    run("sac-critic", 100, 1.0)
+    run("sac-critic", 100, 1.0, got=99)  # the buffer held one row fewer than asked for
     run("ppo-actor", 100, 2.0)
-    run("sac-critic", 100, 3.0)  # measured again: replaces its first rows
+    run("sac-critic", 100, 3.0)  # measured again: replaces its first rows, though they got 99 rows
     frame = pd.read_csv(out)
     assert list(zip(frame["network"], frame["method"])) == [("actor", m) for m in bench.METHODS] + \
         [("critic", m) for m in bench.METHODS]
     assert frame.set_index("network")["seconds"].to_dict() == {"actor": 2.0, "critic": 3.0}
+    assert (frame["n_samples"] == 100).all()
     sidecar = json.loads(out.with_suffix(".json").read_text())
     assert sorted((w["network"], w["method"]) for w in sidecar["workers"]) == sorted(
         (net, m) for net in ("ppo-actor", "sac-critic") for m in bench.METHODS)
     assert [r["network"] for r in sidecar["runs"]] == ["sac-critic", "ppo-actor"]
     assert len(sidecar["earlier"]) == 2 and sidecar["command"].endswith("--n 100")
+
+
+def test_rows_from_before_n_requested_count_as_their_power_of_ten(tmp_path):
+    bench = _script_module()
+    out = tmp_path / "eigensolver.csv"
+    legacy = pd.DataFrame([{"task": "T", "algo": "sac", "network": "critic", "n_samples": 99_999, "k": 5,
+                            "method": m, "status": "ok", "seconds": 1.0} for m in bench.METHODS])
+    legacy.to_csv(out, index=False)
+    out.with_suffix(".json").write_text(json.dumps({"command": "old", "git_commit": "x", "finished_utc": "t",
+                                                    "runs": [], "workers": []}))
+    rows = [{"task": "T", "algo": "sac", "network": "critic", "n_requested": 100_000, "n_samples": 100_000,
+             "k": 5, "method": m, "status": "ok", "seconds": 2.0} for m in bench.METHODS]
+    bench.write_outputs(rows, {"runs": [], "workers": []}, out, ["benchmarks/eigensolver.py"])
+    frame = pd.read_csv(out)
+    assert (frame["seconds"] == 2.0).all() and len(frame) == len(bench.METHODS)
 
 
 @pytest.mark.parametrize("argv", [["--n", "0"], ["--k", "0"], ["--n", "ten"], ["--chunk-size", "-1"]])
