@@ -211,15 +211,10 @@ def _minibatch_rows(task, algo) -> int:
     return tasks.algo_config(task, algo).n_steps if algo == "ppo" else profiles.SAC_MINIBATCH_SAMPLES
 
 
-def free_steps(task, algo) -> int:
-    """SAC's random warm-up (learning_starts): it steps the env, nearly free, and updates nothing."""
-    return tasks.algo_config(task, algo).learning_starts if algo == "sac" else 0
-
-
 def least_steps(task, algo, n: int) -> int:
     """The shortest run: 10k steps after SAC's warm-up or PPO's first rollout (rounded up to 10k), and
     for SAC at least ``first_analysable``."""
-    before = free_steps(task, algo) if algo == "sac" else tasks.algo_config(task, algo).n_steps
+    before = tasks.warmup_steps(task, algo) if algo == "sac" else tasks.algo_config(task, algo).n_steps
     return max(-(-before // 10_000) * 10_000 + 10_000, -(-first_analysable(task, algo, n) // 10_000) * 10_000)
 
 
@@ -227,12 +222,12 @@ def first_analysable(task, algo, n: int) -> int:
     """The first step after 0 that may be analysed. SAC: past learning_starts (SB3 has updated
     nothing before: such a checkpoint repeats step 0's parameters) and with 2N rows in the buffer, so
     that an independent sample of N rows gives the cross-fitted S_frac."""
-    return max(free_steps(task, algo) + 1, 2 * n) if algo == "sac" else 1
+    return max(tasks.warmup_steps(task, algo) + 1, 2 * n) if algo == "sac" else 1
 
 
 def train_minutes(task, algo, total: int) -> float:
     rate = measured_rates()[(task.name, algo)] * WHOLE_RUN
-    return max(0, total - free_steps(task, algo)) / rate / 60
+    return max(0, total - tasks.warmup_steps(task, algo)) / rate / 60
 
 
 def analysis_minutes(task, algo, checkpoints: tuple[int, ...], n: int, tol: float) -> float:

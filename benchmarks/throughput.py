@@ -95,8 +95,7 @@ def _measure_whole(spec: dict) -> dict:
     from gradsub import agents, profiles, tasks
 
     task, algo = tasks.get_task(spec["task"]), spec["algo"]
-    free = tasks.algo_config(task, algo).learning_starts if algo == "sac" else 0
-    profile = profiles.get_profile(task, algo, "cpu", total_steps=free + spec["whole_steps"])
+    profile = profiles.get_profile(task, algo, "cpu", total_steps=tasks.warmup_steps(task, algo) + spec["whole_steps"])
     profiler = cProfile.Profile() if spec.get("profiled") else None
     with tempfile.TemporaryDirectory() as run_dir:
         _start_together.wait()

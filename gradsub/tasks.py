@@ -255,6 +255,12 @@ def algo_config(task: str | Task, algo: str) -> PPOConfig | SACConfig:
     return task.ppo if check_algo(algo) == "ppo" else task.sac
 
 
+def warmup_steps(task: str | Task, algo: str) -> int:
+    """Steps that update nothing: SAC's random warm-up (``learning_starts``; it steps the env, nearly
+    free), none for PPO. Training rates count the steps after it."""
+    return algo_config(task, algo).learning_starts if check_algo(algo) == "sac" else 0
+
+
 # --- parameter counts ----------------------------------------------------------------------------
 
 

@@ -49,6 +49,13 @@ def test_configs_are_frozen_and_match_facts_spot_checks():
         assert task.ppo.n_steps % task.ppo.batch_size == 0
 
 
+def test_warmup_steps_are_sacs_learning_starts_and_none_for_ppo():
+    assert tasks.warmup_steps("Finger-spin", "sac") == 1_000 and tasks.warmup_steps("HalfCheetah", "sac") == 10_000
+    assert tasks.warmup_steps("HalfCheetah", "ppo") == 0
+    with pytest.raises(ValueError, match="valid algos"):
+        tasks.warmup_steps("HalfCheetah", "td3")
+
+
 def test_parameter_counts_match_the_papers_orders_of_magnitude():
     # the paper: PPO ~5k, SAC actor ~70k, SAC critic ~140k for the default widths
     hc = tasks.parameter_counts("HalfCheetah")

@@ -110,7 +110,7 @@ def training_rates(timings: pd.DataFrame, manifest: pd.DataFrame, folder=None) -
     rows = []
     for run in runs.itertuples():
         total = json.loads(run.params)["settings"]["total_steps"]
-        warmup = tasks.algo_config(run.task, run.algo).learning_starts if run.algo == "sac" else 0
+        warmup = tasks.warmup_steps(run.task, run.algo)
         seconds = train.get((run.task, run.algo, int(run.seed), run.profile), float("nan"))
         rate, window = (total - warmup) / seconds, short.get((run.task, run.algo), float("nan"))
         rows.append({"task": run.task, "algo": run.algo, "seed": int(run.seed), "profile": run.profile,
