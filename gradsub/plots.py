@@ -561,12 +561,14 @@ def overlap_against_n(table: pd.DataFrame, floor: float) -> plt.Figure:
 
 
 def cost_against_n(cost: pd.DataFrame) -> plt.Figure:
-    """Products, seconds and peak memory of one solve against N (log-log), a curve per network."""
+    """Products, seconds and peak memory of one solve against N (log-log), a curve per network and
+    analysed step."""
     if cost.empty:
         return _no_data("no scale grid yet")
-    long = cost.melt(id_vars=["network class", "task", "N"], value_vars=["products", "seconds", "peak MiB"],
+    long = cost.melt(id_vars=["network class", "task", "step", "N"], value_vars=["products", "seconds", "peak MiB"],
                      var_name="cost", value_name="value")
-    long = long.assign(network=[f"{c} ({t})" for c, t in zip(long["network class"], long["task"])])
+    long = long.assign(network=[f"{c} ({t}, step {s:,})"
+                                for c, t, s in zip(long["network class"], long["task"], long["step"])])
     grid = sns.relplot(data=long, x="N", y="value", hue="network", col="cost", kind="line", marker="o",
                        height=3.0, aspect=1.0, facet_kws={"sharey": False})
     _log_axes(grid, y=True)

@@ -61,6 +61,16 @@ def test_conclusions_are_drawn_at_every_analysed_step(table):
     assert "step 10,000" in scale.summary(both) and "step 300,000" in scale.summary(both)
 
 
+def test_cost_table_has_every_analysed_step(table):
+    early = _rows("actor", (2_048, 1_000_000), crossed=(0.3, 0.3), same=(0.3, 0.3), overlap=(0.6, 1.0), step=10_000)
+    both = results.validate("sample_size", pd.concat([table, pd.DataFrame(early)], ignore_index=True))
+    cost = scale.cost_table(both)
+    assert sorted(set(zip(cost["network class"], cost["step"]))) == [
+        ("PPO actor [64, 64]", 10_000), ("PPO actor [64, 64]", 300_000), ("PPO critic [64, 64]", 300_000)]
+    assert len(cost) == 2 + 4 + 4  # one row per (step, network, N): the same-sample solve
+    assert list(cost.loc[cost["step"] == 10_000, "N"]) == [2_048, 1_000_000]
+
+
 def test_tolerance_table_compares_with_the_papers_tolerance(table):
     loose = pd.DataFrame(_rows("actor", (10_000,), crossed=(0.90 + 2e-6,), same=(0.95,), overlap=(0.95,),
                                tol=1e-2)).assign(overlap_with_tight_tol=0.999)

@@ -49,12 +49,6 @@ def _reference(table: pd.DataFrame) -> pd.DataFrame:
     return rows[rows["k"] == rows.groupby(["task", "algo", "network"])["k"].transform("max")]
 
 
-def _last(table: pd.DataFrame) -> pd.DataFrame:
-    """``_reference`` rows at each run's last analysed step."""
-    rows = _reference(table)
-    return rows[rows["step"] == rows.groupby(["task", "algo"])["step"].transform("max")]
-
-
 def _smallest_from(ok: pd.Series) -> int | None:
     """The smallest N below the largest (the reference, where ``ok`` holds trivially) from which ``ok``
     holds at every larger N; None when none does."""
@@ -113,15 +107,15 @@ def tolerance_table(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def cost_table(table: pd.DataFrame) -> pd.DataFrame:
-    """Per (run, network, N) at tol 1e-4 and the last step: products, passes, seconds, peak memory."""
-    rows = _last(table)
+    """Per (run, analysed step, network, N) at tol 1e-4: products, passes, seconds, peak memory."""
+    rows = _reference(table)
     rows = rows[rows["gradient_sample"] == "same"]
     out = pd.DataFrame({
         "network class": [network_class(t, a, n) for t, a, n in zip(rows["task"], rows["algo"], rows["network"])],
-        "task": rows["task"], "N": rows["n_samples"], "products": rows["n_products"],
+        "task": rows["task"], "step": rows["step"], "N": rows["n_samples"], "products": rows["n_products"],
         "passes": rows["n_data_passes"], "seconds": rows["seconds"], "peak MiB": rows["peak_mib"],
         "solve MiB": rows["solve_mib"]})
-    return out.sort_values(["network class", "N"], ignore_index=True)
+    return out.sort_values(["network class", "task", "step", "N"], ignore_index=True)
 
 
 def grid_coverage(table: pd.DataFrame) -> pd.DataFrame:
