@@ -120,6 +120,7 @@ def _measured_rates(data: Path) -> dict[tuple[str, str], float]:
     path = data / "benchmarks" / "throughput.csv"
     if path.exists():
         frame = pd.read_csv(path)
+        frame = frame[frame["parallel"] == 2]  # two jobs side by side, as the sweep runs them
         if "window" in frame:  # the short window, in the inherited environment
             inherited = frame["env"].fillna("") == "" if "env" in frame else True
             frame = frame[(frame["window"] == "short") & inherited]

@@ -2,13 +2,13 @@
 
 The cpu profile's plan (``benchmarks/plan_cpu.py``) sizes its training runs from steps/s measured per
 task (this script's table, else the plan's ``SHORT_WINDOW_RATES``) and assumes two one-thread jobs share
-the machine's two cores. This script measures that situation:
-for each (task, algo) it starts ``--parallel`` processes at once, each one thread, each building the
-registry's model (cpu-profile hyperparameters) and timing ``--steps`` steps of ``learn``: for SAC after
-its ``learning_starts`` random steps (not timed, as the profile counts them free), for PPO whole
-rollouts with their updates. The processes start each timed window together (a barrier), so that the
-rates are those of processes side by side, not of one alone while another is still starting. Every
-process reports its own rate; the table has one row per process.
+the machine's two cores. This script measures that situation: for each (task, algo) and each count in
+``--parallel`` it starts that many processes at once, each one thread, each building the registry's
+model (cpu-profile hyperparameters) and timing ``--steps`` steps of ``learn``: for SAC after its
+``learning_starts`` random steps (not timed, as the profile counts them free), for PPO whole rollouts
+with their updates. The processes start each timed window together (a barrier), so that the rates are
+those of processes side by side, not of one alone while another is still starting. Every process reports
+its own rate; the table has one row per process.
 
 With ``--whole-steps S`` each process then runs the job's own training (``agents.train`` at the cpu
 profile, to S steps after SAC's warm-up: evaluations, checkpoints and the replay buffer saved with them)
@@ -18,11 +18,13 @@ ratio. ``--profile-whole`` runs process 0's whole run under cProfile and writes 
 most own time beside the table (``<out>.profile.txt``). ``--envs`` measures everything once per
 environment setting, in turn, with the setting in the ``env`` column: "" is the inherited environment,
 "MALLOC_TRIM_THRESHOLD_=65536" the one Dask's workers give the sweep's notebooks (glibc reads it when a
-process starts, so each setting gets new processes).
+process starts, so each setting gets new processes). ``--parallel 1 2`` measures one process alone and
+then two side by side, in one run: what sharing the machine costs each job.
 
     python benchmarks/throughput.py --tasks HalfCheetah Finger-spin --algos sac --parallel 2
     python benchmarks/throughput.py --tasks HalfCheetah --algos sac --whole-steps 10000 --profile-whole
     python benchmarks/throughput.py --tasks HalfCheetah --algos sac --envs "" MALLOC_TRIM_THRESHOLD_=65536
+    python benchmarks/throughput.py --tasks Swimmer --algos ppo --parallel 1 2 --whole-steps 100000
 
 Writes ``data/benchmarks/throughput.csv`` (or ``--out``) and a ``.json`` sidecar (command, machine,
 commit). Run it on an otherwise idle machine: any other process changes the rates.
@@ -34,6 +36,7 @@ import argparse
 import contextlib
 import cProfile
 import io
+import itertools
 import multiprocessing
 import os
 import pstats
@@ -115,27 +118,26 @@ def _measure_whole(spec: dict) -> dict:
     return row
 
 
-def run(task_names, algos, parallel: int, steps: int, whole_steps: int = 0, profile: bool = False,
+def run(task_names, algos, parallels: tuple[int, ...], steps: int, whole_steps: int = 0, profile: bool = False,
         envs: tuple[str, ...] = ("",)) -> list[dict]:
-    """One row per environment setting, process and window (``steps`` 0: ``DEFAULT_STEPS``); with
-    ``whole_steps`` the processes run their whole runs side by side right after their short windows."""
+    """One row per environment setting, process count, process and window (``steps`` 0:
+    ``DEFAULT_STEPS``); with ``whole_steps`` the processes run their whole runs side by side right after
+    their short windows."""
     rows = []
     context = multiprocessing.get_context("spawn")
-    for env in envs:
-        for task in task_names:
-            for algo in algos:
-                specs = [{"task": task, "algo": algo, "parallel": parallel, "process": p,
-                          "steps": steps or DEFAULT_STEPS[algo], "whole_steps": whole_steps,
-                          "profiled": profile and p == 0} for p in range(parallel)]
-                with _environment(env), context.Pool(parallel, _join, (context.Barrier(parallel),)) as pool:
-                    measured = [{**row, "env": env} for rows_of_process in pool.map(measure, specs)
-                                for row in rows_of_process]
-                rows += measured
-                for window in ("short", "whole"):
-                    rates = ", ".join(f"{r['steps_per_s']:.1f}" for r in measured if r["window"] == window)
-                    if rates:
-                        print(f"{task} {algo} {window} [{env or 'inherited env'}]: {rates} steps/s "
-                              f"({parallel} side by side)", flush=True)
+    for env, task, algo, parallel in itertools.product(envs, task_names, algos, parallels):
+        specs = [{"task": task, "algo": algo, "parallel": parallel, "process": p,
+                  "steps": steps or DEFAULT_STEPS[algo], "whole_steps": whole_steps,
+                  "profiled": profile and p == 0} for p in range(parallel)]
+        with _environment(env), context.Pool(parallel, _join, (context.Barrier(parallel),)) as pool:
+            measured = [{**row, "env": env} for rows_of_process in pool.map(measure, specs)
+                        for row in rows_of_process]
+        rows += measured
+        for window in ("short", "whole"):
+            rates = ", ".join(f"{r['steps_per_s']:.1f}" for r in measured if r["window"] == window)
+            if rates:
+                print(f"{task} {algo} {window} [{env or 'inherited env'}]: {rates} steps/s "
+                      f"({parallel} side by side)", flush=True)
     return rows
 
 
@@ -160,7 +162,8 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--tasks", nargs="+", required=True, help="task names (see `gradsub tasks`)")
     parser.add_argument("--algos", nargs="+", default=list(ALGOS), choices=ALGOS)
-    parser.add_argument("--parallel", type=int, default=2, help="training processes side by side (default 2)")
+    parser.add_argument("--parallel", type=int, nargs="+", default=[2],
+                        help="training processes side by side, each count in turn (default 2)")
     parser.add_argument("--steps", type=int, default=0,
                         help=f"timed steps per process (PPO: whole rollouts; default {DEFAULT_STEPS})")
     parser.add_argument("--whole-steps", type=int, default=0,
@@ -170,7 +173,7 @@ def main(argv=None) -> int:
                         help='environment settings measured in turn, each "NAME=VALUE ..." ("" inherits)')
     parser.add_argument("--out", type=Path, default=ROOT / "data" / "benchmarks" / "throughput.csv")
     args = parser.parse_args(argv)
-    if args.parallel < 1 or args.steps < 0 or args.whole_steps < 0:
+    if min(args.parallel) < 1 or args.steps < 0 or args.whole_steps < 0:
         parser.error(f"--parallel must be at least 1 and --steps and --whole-steps at least 0 (--steps 0: the "
                      f"default), got {args.parallel}, {args.steps} and {args.whole_steps}")
     if args.profile_whole and not args.whole_steps:
@@ -181,16 +184,17 @@ def main(argv=None) -> int:
     from gradsub import results, tasks
 
     names = [tasks.get_task(t).name for t in args.tasks]  # unknown names fail here, before any work
-    rows = run(names, args.algos, args.parallel, args.steps, args.whole_steps, args.profile_whole,
+    rows = run(names, args.algos, tuple(args.parallel), args.steps, args.whole_steps, args.profile_whole,
                tuple(args.envs))
 
     import pandas as pd
 
-    reports = [f"# {r['task']} {r['algo']} process {r['process']} [{r['env'] or 'inherited env'}]: whole run of "
+    reports = [f"# {r['task']} {r['algo']} process {r['process']} of {r['parallel']} "
+               f"[{r['env'] or 'inherited env'}]: whole run of "
                f"{r['steps']} steps, by own time\n"
                f"{r.pop('profile_report')}" for r in rows if "profile_report" in r]
     frame = pd.DataFrame(rows).drop(columns=["whole_steps", "profiled"]).assign(machine=results.machine_description())
-    process = ["env", "task", "algo", "process"]
+    process = ["env", "task", "algo", "parallel", "process"]
     short = frame.loc[frame["window"] == "short", process + ["steps_per_s"]].rename(columns={"steps_per_s": "short"})
     frame = frame.merge(short, on=process, how="left")
     frame["whole_over_short"] = (frame["steps_per_s"] / frame.pop("short")).where(frame["window"] == "whole")

@@ -12,17 +12,17 @@ import pandas as pd
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def test_throughput_benchmark_writes_one_row_per_process(tmp_path):
+def test_throughput_benchmark_writes_one_row_per_process_of_each_count(tmp_path):
     out = tmp_path / "throughput.csv"
     subprocess.run([sys.executable, str(ROOT / "benchmarks" / "throughput.py"), "--tasks", "pendulum",
-                    "--algos", "sac", "--parallel", "2", "--steps", "64", "--out", str(out)],
+                    "--algos", "sac", "--parallel", "1", "2", "--steps", "64", "--out", str(out)],
                    check=True, cwd=tmp_path, timeout=600)
     table = pd.read_csv(out)
-    assert table[["task", "algo", "parallel"]].drop_duplicates().values.tolist() == [["Pendulum", "sac", 2]]
-    assert sorted(table["process"]) == [0, 1]
+    assert table[["task", "algo"]].drop_duplicates().values.tolist() == [["Pendulum", "sac"]]
+    assert sorted(zip(table["parallel"], table["process"])) == [(1, 0), (2, 0), (2, 1)]
     assert (table["steps"] >= 64).all()
     assert ((table["steps_per_s"] - table["steps"] / table["seconds"]).abs() < 1e-3 * table["steps_per_s"]).all()
-    assert "--parallel 2" in json.loads(out.with_suffix(".json").read_text())["command"]
+    assert "--parallel 1 2" in json.loads(out.with_suffix(".json").read_text())["command"]
 
 
 def test_throughput_benchmark_names_an_unknown_task(tmp_path):
