@@ -11,7 +11,8 @@ those of processes side by side, not of one alone while another is still startin
 its own rate; the table has one row per process.
 
 With ``--whole-steps S`` each process then runs the job's own training (``agents.train`` at the cpu
-profile, to S steps after SAC's warm-up: evaluations, checkpoints and the replay buffer saved with them)
+profile, to S steps after SAC's warm-up: evaluations at the job's interval, at step 0 and at the end,
+checkpoints and the replay buffer saved with them)
 and reports its rate the way the plan counts it, steps after the warm-up over the whole wall time; the
 table's ``window`` column says which ("short" or "whole"), and ``whole_over_short`` is each process's
 ratio. ``--profile-whole`` runs process 0's whole run under cProfile and writes its functions with the
@@ -98,7 +99,10 @@ def _measure_whole(spec: dict) -> dict:
     from gradsub import agents, profiles, tasks
 
     task, algo = tasks.get_task(spec["task"]), spec["algo"]
-    profile = profiles.get_profile(task, algo, "cpu", total_steps=tasks.warmup_steps(task, algo) + spec["whole_steps"])
+    job = profiles.get_profile(task, algo, "cpu")
+    # evaluations at the job's own interval: a shortened profile would evaluate ten times per run
+    profile = profiles.get_profile(task, algo, "cpu", total_steps=tasks.warmup_steps(task, algo) + spec["whole_steps"],
+                                   eval_every=job.eval_every)
     profiler = cProfile.Profile() if spec.get("profiled") else None
     with tempfile.TemporaryDirectory() as run_dir:
         _start_together.wait()
