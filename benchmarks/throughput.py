@@ -12,15 +12,15 @@ its own rate; the table has one row per process.
 
 With ``--whole-steps S`` each process then runs the job's own training (``agents.train`` at the cpu
 profile, to S steps after SAC's warm-up: evaluations at the job's interval, at step 0 and at the end,
-checkpoints and the replay buffer saved with them)
-and reports its rate the way the plan counts it, steps after the warm-up over the whole wall time; the
-table's ``window`` column says which ("short" or "whole"), and ``whole_over_short`` is each process's
-ratio. ``--profile-whole`` runs process 0's whole run under cProfile and writes its functions with the
-most own time beside the table (``<out>.profile.txt``). ``--envs`` measures everything once per
-environment setting, in turn, with the setting in the ``env`` column: "" is the inherited environment,
-"MALLOC_TRIM_THRESHOLD_=65536" the one Dask's workers give the sweep's notebooks (glibc reads it when a
-process starts, so each setting gets new processes). ``--parallel 1 2`` measures one process alone and
-then two side by side, in one run: what sharing the machine costs each job.
+checkpoints and the replay buffer saved with them) and reports its rate the way the plan counts it,
+steps after the warm-up over the whole wall time; the table's ``window`` column says which ("short" or
+"whole"), and ``whole_over_short`` is each process's ratio. ``--profile-whole`` runs process 0's whole
+run (of each count) under cProfile and writes its functions with the most own time beside the table
+(``<out>.profile.txt``). ``--envs`` measures everything once per environment setting, in turn, with the
+setting in the ``env`` column: "" is the inherited environment, "MALLOC_TRIM_THRESHOLD_=65536" the one
+Dask's workers give the sweep's notebooks (glibc reads it when a process starts, so each setting gets
+new processes). ``--parallel 1 2`` measures one process alone and then two side by side, in one run:
+what sharing the machine costs each job.
 
     python benchmarks/throughput.py --tasks HalfCheetah Finger-spin --algos sac --parallel 2
     python benchmarks/throughput.py --tasks HalfCheetah --algos sac --whole-steps 10000 --profile-whole
