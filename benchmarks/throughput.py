@@ -197,7 +197,7 @@ def main(argv=None) -> int:
                f"[{r['env'] or 'inherited env'}]: whole run of "
                f"{r['steps']} steps, by own time\n"
                f"{r.pop('profile_report')}" for r in rows if "profile_report" in r]
-    frame = pd.DataFrame(rows).drop(columns=["whole_steps", "profiled"]).assign(machine=results.machine_description())
+    frame = pd.DataFrame(rows).drop(columns=["whole_steps"]).assign(machine=results.machine_description())
     process = ["env", "task", "algo", "parallel", "process"]
     short = frame.loc[frame["window"] == "short", process + ["steps_per_s"]].rename(columns={"steps_per_s": "short"})
     frame = frame.merge(short, on=process, how="left")

@@ -435,3 +435,25 @@ def test_manifest_rows_of_other_profiles_than_the_registrys_are_not_jobs():
     row = provenance.coverage(manifest).set_index(["task", "algo"]).loc[("Pendulum", "ppo")]
     assert (row["runs"], row["at current settings"]) == (1, 0)
     assert provenance.job_plans(manifest)["planned_minutes"].isna().all()
+
+
+def test_throughput_windows_pair_each_window_and_leave_the_profiled_whole_run_out(tmp_path):
+    folder = tmp_path / "benchmarks"
+    folder.mkdir()
+    rows = []
+    for parallel, short, whole in ((1, [100.0], [90.0]), (2, [80.0, 60.0], [40.0, 54.0])):
+        for process in range(parallel):
+            rows += [{"task": "Swimmer", "algo": "ppo", "parallel": parallel, "process": process, "steps": steps,
+                      "window": window, "steps_per_s": rate, "env": None,
+                      "whole_over_short": None if window == "short" else whole[process] / short[process]}
+                     for window, steps, rate in (("short", 2048, short[process]), ("whole", 8000, whole[process]))]
+    pd.DataFrame(rows).to_csv(folder / "throughput_x.csv", index=False)
+    (folder / "throughput_x.json").write_text(json.dumps({"command": "benchmarks/throughput.py --profile-whole"}))
+    pd.DataFrame(rows).drop(columns="whole_over_short").query("window == 'short'").to_csv(
+        folder / "throughput.csv", index=False)  # short windows only: not a whole-run benchmark
+    table = provenance.throughput_windows(tmp_path).set_index("processes")
+    # process 0 of each count ran under the profiler: its whole run is left out, so the lone process
+    # has no row and the pair's whole-run columns are process 1's
+    assert table["benchmark"].tolist() == ["throughput_x"] and table.index.tolist() == [2]
+    assert table.loc[2, "short_steps_per_s"] == 70.0 and table.loc[2, "whole_steps_per_s"] == 54.0
+    assert table.loc[2, "ratio"] == 0.9 and table.loc[2, "short_steps"] == 2048 and table.loc[2, "whole_steps"] == 8000

@@ -11,7 +11,7 @@ from gradsub.plots import steps_label
 from gradsub.report.data import RUN, data_dir, import_quietly, load_tables
 
 __all__ = ["BOOK_PROFILE", "at_current_settings", "book_tables", "campaign_hours", "coverage", "evidence", "evidence_line", "job_costs", "job_plans",
-           "manifest_view", "package_versions", "training_rates"]
+           "manifest_view", "package_versions", "throughput_windows", "training_rates"]
 
 
 def at_current_settings(manifest: pd.DataFrame) -> pd.Series:
@@ -118,6 +118,38 @@ def training_rates(timings: pd.DataFrame, manifest: pd.DataFrame, folder=None) -
                      "short_window_steps_per_s": window, "ratio": rate / window})
     return pd.DataFrame(rows, columns=columns).round({"train_minutes": 1, "steps_per_s": 1,
                                                       "short_window_steps_per_s": 1, "ratio": 2})
+
+
+def throughput_windows(folder=None) -> pd.DataFrame:
+    """The training-throughput benchmarks that timed whole runs beside the short window
+    (``data/benchmarks/throughput*.csv`` with "whole" rows, ``benchmarks/throughput.py --whole-steps``):
+    per benchmark file, (task, algo), environment setting and number of processes side by side, the
+    steps of each window, the mean rate per process in each, and the mean of each process's whole over
+    short. A process whose whole run ran under cProfile (``--profile-whole``: process 0) is left out of
+    the whole-run columns, as the profiler slows it."""
+    columns = ["benchmark", "task", "algo", "env", "processes", "short_steps", "whole_steps",
+               "short_steps_per_s", "whole_steps_per_s", "ratio"]
+    rows = []
+    for path in sorted(((folder or data_dir()) / "benchmarks").glob("throughput*.csv")):
+        frame = pd.read_csv(path)
+        if "window" not in frame or not (frame["window"] == "whole").any():
+            continue
+        if "profiled" not in frame:  # tables written before the column: the command says
+            command = json.loads(path.with_suffix(".json").read_text())["command"]
+            frame["profiled"] = ("--profile-whole" in command) & (frame["process"] == 0)
+        frame = frame.assign(env=frame["env"].astype(object).fillna("") if "env" in frame else "")
+        keys = ["task", "algo", "env", "parallel"]
+        for key, group in frame.groupby(keys, sort=False):
+            short = group[group["window"] == "short"]
+            whole = group[(group["window"] == "whole") & ~group["profiled"].astype(bool)]
+            if short.empty or whole.empty:
+                continue
+            rows.append({"benchmark": path.stem, **dict(zip(keys[:3], key)), "processes": int(key[3]),
+                         "short_steps": int(short["steps"].iloc[0]), "whole_steps": int(whole["steps"].iloc[0]),
+                         "short_steps_per_s": short["steps_per_s"].mean(),
+                         "whole_steps_per_s": whole["steps_per_s"].mean(),
+                         "ratio": whole["whole_over_short"].mean()})
+    return pd.DataFrame(rows, columns=columns).round({"short_steps_per_s": 1, "whole_steps_per_s": 1, "ratio": 2})
 
 
 def campaign_hours(costs: pd.DataFrame, plans: pd.DataFrame, profile: str = BOOK_PROFILE,
