@@ -15,12 +15,12 @@ profile, to S steps after SAC's warm-up: evaluations at the job's interval, at s
 checkpoints and the replay buffer saved with them) and reports its rate the way the plan counts it,
 steps after the warm-up over the whole wall time; the table's ``window`` column says which ("short" or
 "whole"), and ``whole_over_short`` is each process's ratio. ``--profile-whole`` runs process 0's whole
-run (of each count) under cProfile and writes its functions with the most own time beside the table
-(``<out>.profile.txt``). ``--envs`` measures everything once per environment setting, in turn, with the
-setting in the ``env`` column: "" is the inherited environment, "MALLOC_TRIM_THRESHOLD_=65536" the one
-Dask's workers give the sweep's notebooks (glibc reads it when a process starts, so each setting gets
-new processes). ``--parallel 1 2`` measures one process alone and then two side by side, in one run:
-what sharing the machine costs each job.
+run (of each count) under cProfile and writes its functions with the most own time, and those with the
+most cumulative time, beside the table (``<out>.profile.txt``). ``--envs`` measures everything once per
+environment setting, in turn, with the setting in the ``env`` column: "" is the inherited environment,
+"MALLOC_TRIM_THRESHOLD_=65536" the one Dask's workers give the sweep's notebooks (glibc reads it when a
+process starts, so each setting gets new processes). ``--parallel 1 2`` measures one process alone and
+then two side by side, in one run: what sharing the machine costs each job.
 
     python benchmarks/throughput.py --tasks HalfCheetah Finger-spin --algos sac --parallel 2
     python benchmarks/throughput.py --tasks HalfCheetah --algos sac --whole-steps 10000 --profile-whole
@@ -49,7 +49,7 @@ from pathlib import Path
 from gradsub.tasks import ALGOS
 
 ROOT = Path(__file__).resolve().parents[1]
-PROFILE_LINES = 40  # functions listed in the profile report, by own time
+PROFILE_LINES = 40  # functions listed in the profile report, by own and by cumulative time
 # Timed steps per process by default: SAC about half a minute; PPO ten or more rollouts of most tasks
 # (a window of one rollout lasts 1-3 s, shorter than the processes take to start).
 DEFAULT_STEPS = {"ppo": 20_480, "sac": 2_048}
@@ -117,7 +117,9 @@ def _measure_whole(spec: dict) -> dict:
            "steps_per_s": spec["whole_steps"] / seconds}
     if profiler is not None:
         text = io.StringIO()
-        pstats.Stats(profiler, stream=text).sort_stats("tottime").print_stats(PROFILE_LINES)
+        stats = pstats.Stats(profiler, stream=text)
+        stats.sort_stats("tottime").print_stats(PROFILE_LINES)
+        stats.sort_stats("cumulative").print_stats(PROFILE_LINES)
         row["profile_report"] = text.getvalue()
     return row
 
@@ -195,7 +197,7 @@ def main(argv=None) -> int:
 
     reports = [f"# {r['task']} {r['algo']} process {r['process']} of {r['parallel']} "
                f"[{r['env'] or 'inherited env'}]: whole run of "
-               f"{r['steps']} steps, by own time\n"
+               f"{r['steps']} steps, by own time, then by cumulative time\n"
                f"{r.pop('profile_report')}" for r in rows if "profile_report" in r]
     frame = pd.DataFrame(rows).drop(columns=["whole_steps"]).assign(machine=results.machine_description())
     process = ["env", "task", "algo", "parallel", "process"]
