@@ -122,7 +122,7 @@ def _measured_rates(data: Path) -> dict[tuple[str, str], float]:
         frame = pd.read_csv(path)
         frame = frame[frame["parallel"] == 2]  # two jobs side by side, as the sweep runs them
         if "window" in frame:  # the short window, in the inherited environment
-            inherited = frame["env"].fillna("") == "" if "env" in frame else True
+            inherited = frame["env"].astype(object).fillna("") == "" if "env" in frame else True
             frame = frame[(frame["window"] == "short") & inherited]
         for (task, algo), group in frame.groupby(["task", "algo"]):
             rates[(task, algo)] = float(group["steps_per_s"].min())
