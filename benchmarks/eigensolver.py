@@ -401,8 +401,7 @@ def compare(reports: dict[str, dict], folder: Path, tags: dict[str, str]) -> dic
 
 
 COLUMNS = ["task", "algo", "network", "step", "warm_from", "n_requested", "n_samples", "n_params", "k", "method",
-           "status",
-           "seconds", "seconds_ratio", "n_products", "products_ratio", "n_data_passes", "passes_ratio",
+           "status", "seconds", "seconds_ratio", "n_products", "products_ratio", "n_data_passes", "passes_ratio",
            "peak_mib", "peak_ratio", "before_mib", "max_residual", "max_residual_float64", "max_dfrac",
            "frac_at_k", "k_gap", "overlap_at_gap", "max_rel_eig_error", "gradient_mismatch", "warm_mode",
            "n_products_float32", "n_blocks", "sample_seconds", "seconds_with_check", "lanczos_steps",
