@@ -1,20 +1,24 @@
 """Does the ``cpu`` profile's answer hold at length? The ``long`` runs beside the ``cpu`` runs of the
-same jobs: S_frac at the largest k over training, same-sample and cross-fitted, per profile."""
+same jobs: S_frac at the largest k over training, same-sample and cross-fitted, per profile, and the
+paper's claims checked on each profile's runs of those jobs."""
 
 from __future__ import annotations
 
 import pandas as pd
 
 from gradsub.plots import steps_label
+from gradsub.report import claims
 from gradsub.report.data import RUN
 from gradsub.report.provenance import BOOK_PROFILE, book_tables
 
-__all__ = ["DEPTH_PROFILE", "GRADIENTS", "depth_fractions", "depth_table", "largest_gap"]
+__all__ = ["DEPTH_PROFILE", "GRADIENTS", "claims_at_length", "depth_fractions", "depth_table", "largest_gap"]
 
 DEPTH_PROFILE = "long"
 # The precise Hessian's S_frac with the gradient of its own rows and of an independent sample.
 GRADIENTS = {"precise": "same sample", "independent": "cross-fitted"}
 _JOB = ["task", "algo", "network", "gradient"]
+# What the claims' side by side shows of each profile's ``claims_check`` row.
+_CLAIM_COLUMNS = ["verdict", "comparisons passing", "gap to the paper"]
 
 
 def depth_fractions(folder=None) -> pd.DataFrame:
@@ -52,6 +56,21 @@ def depth_table(fractions: pd.DataFrame) -> pd.DataFrame:
 def largest_gap(table: pd.DataFrame) -> float | None:
     """The largest |long - cpu| at the end over the table's rows (None without rows)."""
     return float(table["long - cpu at the end"].abs().max()) if len(table) else None
+
+
+def claims_at_length(folder=None, gradient: str = "precise") -> pd.DataFrame:
+    """The claims (``claims.claims_check``) on the ``long`` runs and on the ``cpu`` runs of the same jobs,
+    side by side: per claim and profile, the verdict, the comparisons passing and the gap to the paper's
+    number. Empty (with these columns) while no job has a long run."""
+    columns = ["claim"] + [f"{p}: {c}" for p in (BOOK_PROFILE, DEPTH_PROFILE) for c in _CLAIM_COLUMNS]
+    at_length = book_tables(folder, DEPTH_PROFILE)
+    jobs = at_length["manifest"][["task", "algo"]].drop_duplicates()
+    if jobs.empty:
+        return pd.DataFrame(columns=columns)
+    short = {name: frame.merge(jobs, on=["task", "algo"]) for name, frame in book_tables(folder).items()}
+    parts = [claims.claims_check(tables, gradient).set_index("claim")[_CLAIM_COLUMNS].add_prefix(f"{profile}: ")
+             for profile, tables in ((BOOK_PROFILE, short), (DEPTH_PROFILE, at_length))]
+    return pd.concat(parts, axis=1).reset_index()[columns]
 
 
 def _profile_order(column: pd.Series) -> pd.Series:
