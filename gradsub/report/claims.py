@@ -422,11 +422,12 @@ _VERDICT_COLOURS = {"consistent": "#d8f0d8", "inconsistent": "#f6d5d5", "mixed":
 
 def styled_claims(table: pd.DataFrame):
     """A table of this module (``claims_check``, ``task_verdicts``, ``claim_comparisons``, ``THRESHOLDS``)
-    or of ``depth.claims_at_length`` for HTML: no index, text wrapped, verdicts coloured, a comparison's pass or fail in words."""
+    or of ``depth.claims_at_length`` for HTML: no index, text wrapped, verdicts coloured, a comparison's
+    pass or fail in words."""
     if "passes" in table:
         table = table.assign(passes=table["passes"].map({True: "passes", False: "fails"}))
     style = table.style.hide(axis="index").set_properties(**{"text-align": "left", "white-space": "normal"})
-    verdicts = [c for c in table.columns if c == "verdict" or c.endswith(": verdict")]  # depth.claims_at_length
+    verdicts = [c for c in table.columns if c == "verdict" or c.endswith(": verdict")]
     if verdicts:
         style = style.map(lambda v: f"background-color: {_VERDICT_COLOURS.get(v, '')}", subset=verdicts)
     return style

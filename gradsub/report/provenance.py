@@ -165,7 +165,8 @@ def campaign_hours(costs: pd.DataFrame, plans: pd.DataFrame, profile: str = BOOK
 
 def job_plans(manifest: pd.DataFrame) -> pd.DataFrame:
     """Per run: whether it was made at the registry's current settings and, for such runs of a table
-    profile (cpu, long), the minutes its profile's table plans for its job (``profiles.planned_minutes``; NaN otherwise)."""
+    profile (cpu, long), the minutes its profile's table plans for its job (``profiles.planned_minutes``;
+    NaN otherwise)."""
     runs = manifest[RUN].astype({"seed": "int64"}).assign(current=at_current_settings(manifest).to_numpy())
     planned = [profiles.planned_minutes(task, algo, profile) if current else None
                for task, algo, profile, current in runs[["task", "algo", "profile", "current"]].itertuples(index=False)]
