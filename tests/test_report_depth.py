@@ -56,16 +56,15 @@ def _profile_tables(overlaps: pd.DataFrame) -> dict[str, pd.DataFrame]:
     return tables | {"subspace_overlap": overlaps, "manifest": runs.assign(params="{}", status="ok")}
 
 
-def test_claims_at_length_sets_the_long_runs_beside_the_cpu_runs_of_the_same_jobs(monkeypatch):
+def test_claims_at_length_sets_the_long_runs_beside_the_cpu_runs_of_the_same_jobs():
     # HalfCheetah SAC: the cpu run stops before t1 = 100k, the long run reaches it and holds near 0.4 with
     # the critic above the actor. Hopper PPO has a cpu run only (overlaps far under the paper's): left out.
     cpu = pd.concat([_overlaps("HalfCheetah", "sac", "cpu", 10_000, {"actor": [0.5], "critic": [0.6]}),
                      _overlaps("Hopper", "ppo", "cpu", 100_000, {"actor": [0.01], "critic": [0.02]})])
     long = _overlaps("HalfCheetah", "sac", "long", 100_000, {"actor": [0.45, 0.4], "critic": [0.5, 0.45]})
     by_profile = {"cpu": _profile_tables(cpu), "long": _profile_tables(long)}
-    monkeypatch.setattr(depth, "book_tables", lambda folder=None, profile="cpu": by_profile[profile])
 
-    table = depth.claims_at_length().set_index("claim")
+    table = depth.claims_at_length(by_profile).set_index("claim")
     assert list(table.columns) == [f"{p}: {c}" for p in ("cpu", "long")
                                    for c in ("verdict", "comparisons passing", "gap to the paper")]
     assert table.loc["C6", "cpu: verdict"] == "untested at our scale"  # Hopper PPO would have made it fail
@@ -73,4 +72,4 @@ def test_claims_at_length_sets_the_long_runs_beside_the_cpu_runs_of_the_same_job
     assert table.loc["C6", "long: gap to the paper"].startswith(f"{(0.4 + 0.45) / 2 - 0.4:+.2f}")
 
     by_profile["long"] = _profile_tables(long.iloc[:0])
-    assert depth.claims_at_length().empty
+    assert depth.claims_at_length(by_profile).empty

@@ -11,7 +11,8 @@ from gradsub.report import claims
 from gradsub.report.data import RUN
 from gradsub.report.provenance import BOOK_PROFILE, book_tables
 
-__all__ = ["DEPTH_PROFILE", "GRADIENTS", "claims_at_length", "depth_fractions", "depth_table", "largest_gap"]
+__all__ = ["DEPTH_PROFILE", "GRADIENTS", "claims_at_length", "depth_fractions", "depth_table", "largest_gap",
+           "profile_tables"]
 
 DEPTH_PROFILE = "long"
 # The precise Hessian's S_frac with the gradient of its own rows and of an independent sample.
@@ -21,12 +22,18 @@ _JOB = ["task", "algo", "network", "gradient"]
 _CLAIM_COLUMNS = ["verdict", "comparisons passing", "gap to the paper"]
 
 
-def depth_fractions(folder=None) -> pd.DataFrame:
+def profile_tables(folder=None) -> dict[str, dict[str, pd.DataFrame]]:
+    """The book's tables (``provenance.book_tables``) of each profile compared here, read once."""
+    return {profile: book_tables(folder, profile) for profile in (BOOK_PROFILE, DEPTH_PROFILE)}
+
+
+def depth_fractions(tables: dict[str, dict[str, pd.DataFrame]]) -> pd.DataFrame:
     """S_frac at each run's largest k (precise Hessian) for the jobs with runs of both profiles, per
-    profile, seed and checkpoint: task, algo, network, gradient, profile, seed, step, k, value."""
+    profile, seed and checkpoint: task, algo, network, gradient, profile, seed, step, k, value.
+    ``tables`` is ``profile_tables()``."""
     parts = []
     for profile in (BOOK_PROFILE, DEPTH_PROFILE):
-        frame = book_tables(folder, profile)["gradient_subspace_fraction"]
+        frame = tables[profile]["gradient_subspace_fraction"]
         frame = frame[(frame["hessian"] == "precise") & frame["gradient"].isin(list(GRADIENTS))]
         frame = frame[frame["k"] == frame.groupby(RUN)["k"].transform("max")]
         parts.append(frame.assign(gradient=frame["gradient"].map(GRADIENTS)))
@@ -58,16 +65,16 @@ def largest_gap(table: pd.DataFrame) -> float | None:
     return float(table["long - cpu at the end"].abs().max()) if len(table) else None
 
 
-def claims_at_length(folder=None, gradient: str = "precise") -> pd.DataFrame:
+def claims_at_length(tables: dict[str, dict[str, pd.DataFrame]], gradient: str = "precise") -> pd.DataFrame:
     """The claims (``claims.claims_check``) on the ``long`` runs and on the ``cpu`` runs of the same jobs,
     side by side: per claim and profile, the verdict, the comparisons passing and the gap to the paper's
-    number. Empty (with these columns) while no job has a long run."""
+    number. Empty (with these columns) while no job has a long run. ``tables`` is ``profile_tables()``."""
     columns = ["claim"] + [f"{p}: {c}" for p in (BOOK_PROFILE, DEPTH_PROFILE) for c in _CLAIM_COLUMNS]
-    at_length = book_tables(folder, DEPTH_PROFILE)
+    at_length = tables[DEPTH_PROFILE]
     jobs = at_length["manifest"][["task", "algo"]].drop_duplicates()
     if jobs.empty:
         return pd.DataFrame(columns=columns)
-    short = {name: frame.merge(jobs, on=["task", "algo"]) for name, frame in book_tables(folder).items()}
+    short = {name: frame.merge(jobs, on=["task", "algo"]) for name, frame in tables[BOOK_PROFILE].items()}
     parts = [claims.claims_check(tables, gradient).set_index("claim")[_CLAIM_COLUMNS].add_prefix(f"{profile}: ")
              for profile, tables in ((BOOK_PROFILE, short), (DEPTH_PROFILE, at_length))]
     return pd.concat(parts, axis=1).reset_index()[columns]
