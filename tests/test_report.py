@@ -254,6 +254,16 @@ def test_job_costs_sum_every_stage_per_run():
     assert provenance.job_costs(timings.iloc[:0], manifest).empty
 
 
+def test_cache_megabytes_count_every_solves_float64_eigenvectors():
+    run = {"task": "Pendulum", "algo": "sac", "seed": 0, "profile": "cpu"}
+    stats = pd.DataFrame([{**run, "step": step, "network": network, "hessian": hessian, "k": 100,
+                           "n_params": 2**17 if network == "actor" else 2**16}
+                          for step in (0, 10_000) for network in ("actor", "critic")
+                          for hessian in ("precise", "minibatch")])
+    # per checkpoint and Hessian: 100 x (2^17 + 2^16) x 8 bytes = 150 MiB; 2 checkpoints x 2 Hessians
+    assert provenance.cache_megabytes(stats).to_dict("records") == [{**run, "cache_mb": 600.0}]
+
+
 def test_job_plans_give_the_cpu_plan_of_current_runs_only():
     from gradsub.job import Job
 

@@ -10,8 +10,9 @@ from gradsub import profiles, results, tasks
 from gradsub.plots import steps_label
 from gradsub.report.data import RUN, data_dir, import_quietly, load_tables
 
-__all__ = ["BOOK_PROFILE", "at_current_settings", "book_tables", "campaign_hours", "coverage", "evidence", "evidence_line", "job_costs", "job_plans",
-           "manifest_view", "package_versions", "throughput_windows", "training_rates"]
+__all__ = ["BOOK_PROFILE", "at_current_settings", "book_tables", "cache_megabytes", "campaign_hours", "coverage",
+           "evidence", "evidence_line", "job_costs", "job_plans", "manifest_view", "package_versions",
+           "throughput_windows", "training_rates"]
 
 
 def at_current_settings(manifest: pd.DataFrame) -> pd.Series:
@@ -90,6 +91,14 @@ def job_costs(timings: pd.DataFrame, manifest: pd.DataFrame) -> pd.DataFrame:
     wall = manifest[RUN + ["wall_seconds"]].astype({"seed": "int64", "wall_seconds": "float64"})
     costs = costs.merge(wall, on=RUN, how="left", validate="one_to_one")
     return costs.assign(last_run_minutes=costs.pop("wall_seconds") / 60).round(1)
+
+
+def cache_megabytes(solver_stats: pd.DataFrame) -> pd.DataFrame:
+    """Per run, the disk its analysis cache takes (``job.analysis_cache``): each solve's k eigenvectors of
+    n_params float64 entries, for every checkpoint, network and Hessian. The tables beside them in the cache
+    are a few kB."""
+    sizes = solver_stats.assign(cache_mb=solver_stats["k"] * solver_stats["n_params"] * 8 / 2**20)
+    return sizes.groupby(RUN, as_index=False)["cache_mb"].sum().astype({"seed": "int64"}).round({"cache_mb": 0})
 
 
 def training_rates(timings: pd.DataFrame, manifest: pd.DataFrame, folder=None) -> pd.DataFrame:
