@@ -582,7 +582,8 @@ def cost_against_n(cost: pd.DataFrame) -> plt.Figure:
 def fraction_at_length(fractions: pd.DataFrame) -> plt.Figure:
     """S_frac at the largest k over training, a run of each profile side by side (``report.depth``): a
     row of panels per task and algorithm, a column per network; colour: the profile, line style: the
-    gradient's sample. Each point is the mean over seeds."""
+    gradient's sample. Each point is the mean over seeds; each row has its own step axis (jobs train for
+    different lengths)."""
     if fractions.empty:
         return _no_data("no job has runs of both profiles yet")
     rows = fractions.assign(job=fractions["task"] + " " + fractions["algo"].str.upper())
@@ -590,7 +591,7 @@ def fraction_at_length(fractions: pd.DataFrame) -> plt.Figure:
     grid = sns.relplot(data=means, x="step", y="value", hue="profile", style="gradient", row="job", col="network",
                        kind="line", marker="o", height=2.4, aspect=1.5, hue_order=sorted(set(means["profile"])),
                        style_order=[g for g in ("same sample", "cross-fitted") if g in set(means["gradient"])],
-                       facet_kws={"margin_titles": True})
+                       facet_kws={"margin_titles": True, "sharex": "row"})
     grid.set(ylim=(-0.02, 1.02), ylabel=f"S_frac (k = {int(fractions['k'].max())})")
     grid.set_titles(col_template="{col_name}", row_template="{row_name}")
     for ax in grid.axes.flat:
