@@ -75,8 +75,8 @@ def claims_at_length(tables: dict[str, dict[str, pd.DataFrame]], gradient: str =
     if jobs.empty:
         return pd.DataFrame(columns=columns)
     short = {name: frame.merge(jobs, on=["task", "algo"]) for name, frame in tables[BOOK_PROFILE].items()}
-    parts = [claims.claims_check(tables, gradient).set_index("claim")[_CLAIM_COLUMNS].add_prefix(f"{profile}: ")
-             for profile, tables in ((BOOK_PROFILE, short), (DEPTH_PROFILE, at_length))]
+    parts = [claims.claims_check(runs, gradient).set_index("claim")[_CLAIM_COLUMNS].add_prefix(f"{profile}: ")
+             for profile, runs in ((BOOK_PROFILE, short), (DEPTH_PROFILE, at_length))]
     return pd.concat(parts, axis=1).reset_index()[columns]
 
 
